@@ -1,0 +1,35 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh machine:
+# each creates .venv when missing and installs the project (editable, with test extras).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mimir-installed
+# torch and torchvision are installed first, pinned, so that pip takes the builds that
+# lie on this machine's disk instead of downloading others.
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mimir demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --write docs/benchmarks.md
+
+clean:
+	rm -rf build dist src/*.egg-info .pytest_cache

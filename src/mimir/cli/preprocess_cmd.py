@@ -1,0 +1,93 @@
+"""``mimir preprocess`` and ``mimir show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mimir.cli.app import app
+from mimir.cli.common import err, handle_errors, out, progress_bar
+from mimir.limits import DEFAULT_LIMITS, Limits
+
+
+def limits_options(max_subject_bytes: int, max_member_bytes: int, max_members: int,
+                   max_slice_pixels: int) -> Limits:
+    return Limits(max_subject_bytes=max_subject_bytes, max_member_bytes=max_member_bytes,
+                  max_members=max_members, max_slice_pixels=max_slice_pixels)
+
+
+LIMIT_SUBJECT = typer.Option(DEFAULT_LIMITS.max_subject_bytes, "--max-subject-bytes",
+                             help="Decompressed bytes read from one zip.")
+LIMIT_MEMBER = typer.Option(DEFAULT_LIMITS.max_member_bytes, "--max-member-bytes",
+                            help="Decompressed size of one zip member.")
+LIMIT_MEMBERS = typer.Option(DEFAULT_LIMITS.max_members, "--max-members",
+                             help="Members in one zip.")
+LIMIT_PIXELS = typer.Option(DEFAULT_LIMITS.max_slice_pixels, "--max-slice-pixels",
+                            help="Rows x columns of one slice.")
+
+
+@app.command("preprocess")
+@handle_errors
+def preprocess(
+    inputs: list[Path] = typer.Argument(None, help="Zip files, folders of zips, or text "
+                                        "files listing one path per line."),
+    cache: Path = typer.Option(..., "--cache", help="Folder for the 2D images."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    volumes: Path = typer.Option(None, "--volumes", help="Also write fused water, fat, fat "
+                                 "fraction and mask as NIfTI here."),
+    ids: Path = typer.Option(None, "--ids", help="File of subject ids (with --dicom-dir)."),
+    dicom_dir: Path = typer.Option(None, "--dicom-dir", help="Folder of "
+                                   "<eid>_20201_<instance>_0.zip files."),
+    instance: int = typer.Option(2, "--instance", help="Imaging visit for --ids (2 or 3)."),
+    exclude: Path = typer.Option(None, "--exclude", help="Subjects not to process (CSV/TSV "
+                                 "or a plain list of ids)."),
+    exclude_column: str = typer.Option(None, "--exclude-column", help="Column of --exclude "
+                                       "holding the ids."),
+    max_subject_bytes: int = LIMIT_SUBJECT,
+    max_member_bytes: int = LIMIT_MEMBER,
+    max_members: int = LIMIT_MEMBERS,
+    max_slice_pixels: int = LIMIT_PIXELS,
+):
+    """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
+    from mimir.api import preprocess as run
+
+    limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
+                            max_slice_pixels)
+    with progress_bar() as bar:
+        task = None
+
+        def on_start(total: int):
+            nonlocal task
+            task = bar.add_task("preprocess", total=total)
+
+        def on_record(_rec):
+            bar.advance(task)
+
+        summary = run(inputs or [], cache, workers=workers, volumes=volumes, ids=ids,
+                      dicom_dir=dicom_dir, instance=instance, exclude=exclude,
+                      exclude_column=exclude_column, limits=limits, on_start=on_start,
+                      on_record=on_record)
+    for rec in summary.failed[:10]:
+        err.print(f"[red]failed[/red] {rec.message}")
+    if len(summary.failed) > 10:
+        err.print(f"... and {len(summary.failed) - 10} more (see {cache / 'failures.csv'})")
+    out.print(summary.line())
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    image: Path = typer.Argument(..., help="A cached 2D image (.npy)."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
+):
+    """Draw the three channels of a 2D image side by side, labelled, as a PNG."""
+    from mimir.errors import UsageError
+    from mimir.projection.render import save_channels_png
+
+    if output.exists() and not overwrite:
+        raise UsageError(f"{output} exists; use --overwrite to replace it")
+    save_channels_png(image, output)
+    out.print(f"wrote {output}")

@@ -1,0 +1,264 @@
+"""Preprocessing many subjects: worker processes, the cache and failure records.
+
+:func:`iter_preprocess` yields one record per subject as soon as it is done (cached
+subjects first, without work), so inference can start on the first images while later
+subjects are still being read. :func:`preprocess_batch` drives it to the end and
+writes ``failures.csv`` and ``warnings.csv`` into the cache folder.
+
+One bad subject never stops a batch: every exception is turned into a failure record,
+and a worker process that dies (out of memory, a crash in a library) is replaced; the
+subjects it held are retried once, alone, before they are recorded as failed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from mimir.cache.store import Cache, CacheEntry
+from mimir.errors import SubjectError
+from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
+from mimir.pipeline.subject import preprocess_subject
+from mimir.reading.archive import subject_name
+
+
+@dataclass
+class Record:
+    """What happened to one subject."""
+
+    name: str
+    path: str
+    status: str  # "done", "cached", "failed", "excluded"
+    kind: str = ""
+    member: str = ""
+    message: str = ""
+    warnings: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+    def failure_row(self) -> dict:
+        return {"name": self.name, "path": self.path, "kind": self.kind,
+                "member": self.member, "message": self.message}
+
+
+@dataclass
+class BatchSummary:
+    """Counts and records of a preprocessing run."""
+
+    records: list
+    elapsed: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.records)
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.records if r.status == "failed"]
+
+    def line(self) -> str:
+        n = len(self.records)
+        rate = self.count("done") / self.elapsed if self.elapsed > 0 else 0.0
+        return (f"{n} subjects: {self.count('done')} preprocessed, {self.count('cached')} "
+                f"already cached, {self.count('failed')} failed, {self.count('excluded')} "
+                f"excluded; {sum(len(r.warnings) for r in self.records)} warnings; "
+                f"{self.elapsed:.1f} s ({rate:.2f} subjects/s)")
+
+
+def write_volumes(volumes: dict, folder: Path, name: str) -> None:
+    """Write fused water, fat, fat fraction and mask as NIfTI (atomically)."""
+    import nibabel as nib
+
+    from mimir.output.atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, dtype in (("water", np.float32), ("fat", np.float32), ("ff", np.float32),
+                       ("mask", np.uint8)):
+        img = nib.Nifti1Image(np.asarray(volumes[key], dtype=dtype), volumes["affine"])
+        img.header.set_xyzt_units("mm")
+        if key == "ff":
+            img.header["descrip"] = b"fat fraction, per mille"
+        target = folder / f"{name}_{key}.nii.gz"
+        with atomic_path(target) as tmp:
+            nib.save(img, str(tmp) + ".nii.gz")
+            os.replace(str(tmp) + ".nii.gz", tmp)
+
+
+def process_one(path: str, cache_root: str, volumes_dir: str | None,
+                limits: Limits = DEFAULT_LIMITS) -> Record:
+    """Preprocess one subject and write it to the cache (runs in a worker)."""
+    name = subject_name(path)
+    try:
+        res = preprocess_subject(path, limits, keep_volumes=volumes_dir is not None)
+        if volumes_dir is not None:
+            write_volumes(res.volumes, Path(volumes_dir), name)
+        entry = CacheEntry(name=name, source=str(path), warnings=res.warnings,
+                           facts=res.facts)
+        Cache(cache_root).write(res.image, entry)
+        return Record(name=name, path=str(path), status="done", warnings=res.warnings,
+                      timings=res.timings)
+    except SubjectError as exc:
+        return Record(name=name, path=str(path), status="failed", kind=exc.kind,
+                      member=exc.member or "", message=str(exc))
+    except Exception as exc:  # a bug: recorded, never allowed to stop the batch
+        tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return Record(name=name, path=str(path), status="failed", kind="internal error",
+                      message=f"subject {name}: {type(exc).__name__}: {exc} ({tb})")
+
+
+def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
+                    volumes_dir: str | os.PathLike | None = None,
+                    limits: Limits = DEFAULT_LIMITS,
+                    excluded: dict[str, str] | None = None) -> Iterator[Record]:
+    """Yield a record per subject: cached ones first, then each as it completes.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Subject zips (names must be distinct).
+    cache : Cache
+        Where images go; subjects already there are not redone.
+    workers : int
+        Worker processes (1: work in this process).
+    volumes_dir : path-like, optional
+        Also write NIfTI volumes there (subjects already cached are redone when their
+        volumes are missing).
+    limits : Limits
+        Resource limits for the untrusted zips.
+    excluded : dict, optional
+        Subject name -> reason; these are not processed and yield ``excluded``.
+    """
+    excluded = excluded or {}
+    todo = []
+    for p in paths:
+        name = subject_name(p)
+        if name in excluded:
+            yield Record(name=name, path=str(p), status="excluded", kind="excluded",
+                         message=excluded[name])
+        elif cache.has(name) and (volumes_dir is None or
+                                  (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
+            yield Record(name=name, path=str(p), status="cached",
+                         warnings=cache.read_entry(name).warnings)
+        else:
+            todo.append(p)
+    vdir = str(volumes_dir) if volumes_dir is not None else None
+    if workers <= 1 or len(todo) <= 1:
+        for p in todo:
+            yield process_one(str(p), str(cache.root), vdir, limits)
+        return
+    yield from _pool_run(todo, cache, workers, vdir, limits)
+
+
+def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str, Record | None]]:
+    """Run ``process_one`` over ``paths`` in worker processes.
+
+    Yields (path, record), or (path, None) for subjects whose worker process died; the
+    pool is then replaced and the remaining subjects continue.
+    """
+    ctx = get_context("spawn")
+    todo = iter(paths)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    inflight: dict = {}
+    try:
+        while True:
+            while len(inflight) < 2 * workers:
+                path = next(todo, None)
+                if path is None:
+                    break
+                inflight[pool.submit(process_one, path, *args)] = path
+            if not inflight:
+                return
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                path = inflight.pop(fut)
+                try:
+                    yield path, fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    yield path, None
+            if broken:
+                for path in inflight.values():
+                    yield path, None
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_run(todo: list[Path], cache: Cache, workers: int, vdir: str | None,
+              limits: Limits) -> Iterator[Record]:
+    args = (str(cache.root), vdir, limits)
+    lost = []
+    for path, rec in _run_pool([str(p) for p in todo], workers, args):
+        if rec is None:
+            lost.append(path)
+        else:
+            yield rec
+    # subjects whose worker died: retried alone, so one cannot take others down
+    for path in lost:
+        for _, rec in _run_pool([path], 1, args):
+            yield rec or Record(name=subject_name(path), path=path, status="failed",
+                                kind="internal error",
+                                message=f"subject {subject_name(path)}: the worker process "
+                                        "died while preprocessing it (out of memory?)")
+
+
+def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: int = 1,
+                     volumes_dir: str | os.PathLike | None = None,
+                     limits: Limits = DEFAULT_LIMITS,
+                     excluded: dict[str, str] | None = None,
+                     on_record: Callable[[Record], None] | None = None) -> BatchSummary:
+    """Preprocess subjects into a cache folder; write failures.csv and warnings.csv.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Subject zips.
+    cache_dir : path-like
+        The cache folder (created if missing).
+    workers : int
+        Worker processes.
+    volumes_dir : path-like, optional
+        Also write fused volumes as NIfTI there.
+    limits : Limits
+        Resource limits.
+    excluded : dict, optional
+        Subject name -> reason for subjects not to process.
+    on_record : callable, optional
+        Called with every record as it arrives (progress display).
+
+    Returns
+    -------
+    BatchSummary
+    """
+    cache = Cache(cache_dir)
+    cache.root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    records = []
+    for rec in iter_preprocess(paths, cache, workers, volumes_dir, limits, excluded):
+        records.append(rec)
+        if on_record:
+            on_record(rec)
+    write_tables(cache.root, records)
+    return BatchSummary(records=records, elapsed=time.perf_counter() - t0)
+
+
+def write_tables(folder: Path, records: list[Record]) -> None:
+    """Merge this run's failures and warnings into the folder's tables."""
+    handled = {r.name for r in records}
+    merge_records(folder / "failures.csv",
+                  [r.failure_row() for r in records if r.status in ("failed", "excluded")],
+                  handled, FAILURE_COLUMNS)
+    merge_records(folder / "warnings.csv",
+                  [{"name": r.name, "warning": w} for r in records for w in r.warnings],
+                  handled, WARNING_COLUMNS)

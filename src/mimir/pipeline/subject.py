@@ -1,0 +1,153 @@
+"""The zip-to-2D procedure for one subject (preprocessing.md, all sections).
+
+:func:`preprocess_subject` is the single entry point used by every driver (CLI,
+batch workers, Dask tasks). It returns a :class:`SubjectResult` or raises
+:class:`mimir.errors.SubjectError`; no other exception escapes for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mimir.errors import SubjectError
+from mimir.fusion import Fused, fuse_stations
+from mimir.fusion.stations import group_stations, make_consistent
+from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
+from mimir.projection.image2d import make_image
+from mimir.reading.archive import SubjectArchive, subject_name
+from mimir.reading.slices import read_water_fat
+
+
+@dataclass
+class SubjectResult:
+    """What preprocessing produced for one subject.
+
+    Attributes
+    ----------
+    name : str
+        Subject name (zip name up to its first ``.``).
+    image : ndarray, uint8, shape (3, 256, 256)
+    warnings : list of str
+        Everything irregular that did not fail the subject.
+    facts : dict
+        Measured facts about the input (stations found, superimposed stations,
+        crops, overlaps, ...), used by quality control.
+    volumes : dict or None
+        With ``keep_volumes``: ``water``, ``fat``, ``ff`` (per mille), ``mask`` and
+        ``affine``.
+    timings : dict
+        Seconds per stage.
+    """
+
+    name: str
+    image: np.ndarray
+    warnings: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    volumes: dict | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def process_volumes(water: np.ndarray, fat: np.ndarray,
+                    keep_ff: bool = False) -> tuple[np.ndarray, dict]:
+    """Sections 7-8 on fused volumes: fat fraction, mask and the 2D image.
+
+    Parameters
+    ----------
+    water, fat : ndarray, shape (X, Y, Z)
+        Fused volumes.
+    keep_ff : bool
+        Also return the whole fat-fraction volume (otherwise only the two planes the
+        image uses are computed).
+
+    Returns
+    -------
+    image : ndarray, uint8 (3, 256, 256)
+    extra : dict
+        ``mask``, ``threshold``, ``planes`` and, with ``keep_ff``, ``ff``.
+
+    Raises
+    ------
+    SubjectError
+        ``numerical failure`` when no finite image results.
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        total = signal_sum(water, fat)
+        mask, t = body_mask(total)
+        try:
+            image, info = make_image(water, fat, total, mask)
+        except FloatingPointError as exc:
+            raise SubjectError("numerical failure", f"no finite image: {exc}") from None
+        extra = {"mask": mask, "threshold": t, "planes": info["planes"]}
+        if keep_ff:
+            extra["ff"] = fat_fraction(fat, total)
+    return image, extra
+
+
+def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
+                       keep_volumes: bool = False) -> SubjectResult:
+    """Run the whole zip-to-2D procedure for one subject.
+
+    Parameters
+    ----------
+    path : path-like
+        The subject's field-20201 zip.
+    limits : Limits
+        Resource limits for the untrusted zip.
+    keep_volumes : bool
+        Also return the fused volumes, fat fraction and mask.
+
+    Returns
+    -------
+    SubjectResult
+
+    Raises
+    ------
+    SubjectError
+        For any input the procedure cannot use; its ``subject`` is filled in.
+    """
+    name = subject_name(path)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        with SubjectArchive(path, limits) as archive:
+            read = read_water_fat(archive)
+        timings["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        stations = group_stations(read.slices)
+        del read.slices
+        ss = make_consistent(stations)
+        fused: Fused = fuse_stations(ss)
+        timings["fuse"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        image, extra = process_volumes(fused.water, fused.fat, keep_ff=keep_volumes)
+        timings["project"] = time.perf_counter() - t2
+    except SubjectError as exc:
+        raise exc.with_subject(name) from None
+    except MemoryError:
+        raise SubjectError("limit exceeded", "out of memory while preprocessing",
+                           subject=name) from None
+    except (ValueError, IndexError, FloatingPointError, ZeroDivisionError) as exc:
+        raise SubjectError("numerical failure", f"{type(exc).__name__}: {exc}",
+                           subject=name) from None
+    warnings = read.warnings + ss.warnings + fused.warnings
+    facts = {
+        "source": read.source,
+        "water_stations": len(ss.water),
+        "superimposed": ss.notes["superimposed"],
+        "cropped": ss.notes["cropped"],
+        "overlaps": list(fused.trim.raw_overlaps),
+        "shape": list(fused.water.shape),
+        "threshold": extra["threshold"],
+        "planes": list(extra["planes"]),
+    }
+    result = SubjectResult(name=name, image=image, warnings=warnings, facts=facts,
+                           timings=timings)
+    if keep_volumes:
+        result.volumes = {"water": fused.water, "fat": fused.fat, "ff": extra["ff"],
+                          "mask": extra["mask"], "affine": fused.affine}
+    return result

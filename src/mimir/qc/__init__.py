@@ -1,0 +1,1 @@
+"""Quality control: exclusion lists and automatic flags."""

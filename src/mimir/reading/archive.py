@@ -1,0 +1,130 @@
+"""Safe access to the members of a subject's zip.
+
+Nothing is extracted to disk. Every read is bounded by :class:`mimir.limits.Limits`:
+the number of members, each member's decompressed size and the subject's total
+decompressed bytes are checked before (declared sizes) and while (actual bytes)
+reading, so a zip bomb fails its subject with ``limit exceeded`` instead of
+exhausting memory.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+from mimir.errors import SubjectError
+from mimir.limits import DEFAULT_LIMITS, Limits
+
+
+def subject_name(path: str | os.PathLike) -> str:
+    """Subject name used in all outputs: the file name up to its first ``.``.
+
+    >>> subject_name("/data/1234567_20201_2_0.zip")
+    '1234567_20201_2_0'
+    """
+    return Path(path).name.split(".", 1)[0]
+
+
+class SubjectArchive:
+    """A subject's zip opened for bounded reading.
+
+    Parameters
+    ----------
+    path : path-like
+        The zip file.
+    limits : Limits
+        Resource limits.
+
+    Raises
+    ------
+    SubjectError
+        ``missing file``, ``not a zip`` or ``limit exceeded``.
+    """
+
+    def __init__(self, path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS):
+        self.path = Path(path)
+        self.name = subject_name(self.path)
+        self.limits = limits
+        self.bytes_read = 0
+        if not self.path.is_file():
+            raise SubjectError("missing file", f"no such file: {self.path}", subject=self.name)
+        size = self.path.stat().st_size
+        if size > limits.max_zip_bytes:
+            raise SubjectError("limit exceeded",
+                               f"zip is {size} bytes, more than the limit of "
+                               f"{limits.max_zip_bytes}", subject=self.name)
+        try:
+            self._zf = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise SubjectError("not a zip", f"{self.path.name} cannot be opened as a zip "
+                               f"(truncated or not a zip file: {exc})", subject=self.name) from None
+        infos = self._zf.infolist()
+        if len(infos) > limits.max_members:
+            self.close()
+            raise SubjectError("limit exceeded", f"zip has {len(infos)} members, more than the "
+                               f"limit of {limits.max_members}", subject=self.name)
+        self._infos = {i.filename: i for i in infos if not i.is_dir()}
+
+    # context manager -------------------------------------------------------------
+    def __enter__(self) -> SubjectArchive:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying zip file."""
+        zf = getattr(self, "_zf", None)
+        if zf is not None:
+            zf.close()
+
+    # members ---------------------------------------------------------------------
+    @property
+    def members(self) -> list[str]:
+        """Member names in the zip's own order (folders left out)."""
+        return list(self._infos)
+
+    def has(self, member: str) -> bool:
+        """Whether the zip holds ``member``."""
+        return member in self._infos
+
+    def declared_size(self, member: str) -> int:
+        """The decompressed size the zip declares for ``member``."""
+        return self._infos[member].file_size
+
+    def read(self, member: str, max_bytes: int | None = None) -> bytes:
+        """Read a member (or its first ``max_bytes`` bytes), within the limits.
+
+        Raises
+        ------
+        SubjectError
+            ``limit exceeded`` for oversized members or subjects, ``corrupt dicom``
+            when the member's compressed data is damaged.
+        """
+        info = self._infos.get(member)
+        if info is None:
+            raise SubjectError("corrupt dicom", "member listed but not in the zip",
+                               subject=self.name, member=member)
+        lim = self.limits
+        if info.file_size > lim.max_member_bytes:
+            raise SubjectError("limit exceeded", f"member declares {info.file_size} bytes, more "
+                               f"than the per-member limit of {lim.max_member_bytes}",
+                               subject=self.name, member=member)
+        want = info.file_size if max_bytes is None else min(max_bytes, info.file_size)
+        if self.bytes_read + want > lim.max_subject_bytes:
+            raise SubjectError("limit exceeded", f"more than {lim.max_subject_bytes} decompressed "
+                               "bytes in this subject", subject=self.name, member=member)
+        try:
+            with self._zf.open(info) as fh:
+                data = fh.read(want + 1 if max_bytes is None else want)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+                NotImplementedError, RuntimeError) as exc:
+            raise SubjectError("corrupt dicom", f"cannot decompress: {exc}",
+                               subject=self.name, member=member) from None
+        if len(data) > want:
+            raise SubjectError("limit exceeded", "member decompresses to more bytes than it "
+                               "declares", subject=self.name, member=member)
+        self.bytes_read += len(data)
+        return data

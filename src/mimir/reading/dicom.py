@@ -1,0 +1,305 @@
+"""A small, fast DICOM reader for the tags MIMIR needs, with a pydicom fallback.
+
+Field-20201 slices are uncompressed little-endian files of a few dozen elements. The
+fast reader walks the element list of explicit- or implicit-VR little-endian files
+(sequences of defined or undefined length are skipped, nesting is bounded), keeps the
+handful of tags MIMIR uses and locates the pixel data, which is then viewed with
+``numpy.frombuffer``. Anything it does not recognise (no preamble, big endian,
+compressed or deflated transfer syntaxes, odd pixel layouts) is handed to
+``pydicom.dcmread``; a file neither can read fails its subject as ``corrupt dicom``.
+
+Values are converted the way pydicom presents them: DS strings through Python
+``float`` (then float32 where the spec says so), IS through ``int``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from mimir.errors import SubjectError
+from mimir.limits import DEFAULT_LIMITS, Limits
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+
+_PIXEL_DATA = 0x7FE00010
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQ_END = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT",
+             b"SV", b"UV"}
+_MAX_DEPTH = 12
+
+TAGS = {
+    "SeriesNumber": 0x00200011,
+    "SeriesDescription": 0x0008103E,
+    "ImagePositionPatient": 0x00200032,
+    "PixelSpacing": 0x00280030,
+    "SeriesTime": 0x00080031,
+    "SeriesInstanceUID": 0x0020000E,
+    "InstanceNumber": 0x00200013,
+    "Rows": 0x00280010,
+    "Columns": 0x00280011,
+    "SamplesPerPixel": 0x00280002,
+    "BitsAllocated": 0x00280100,
+    "PixelRepresentation": 0x00280103,
+}
+_WANTED = set(TAGS.values())
+
+
+@dataclass
+class DicomSlice:
+    """The facts MIMIR reads from one slice.
+
+    ``pixels`` is None when only the header was read.
+    """
+
+    series_number: int
+    description: str
+    position: np.ndarray  # float32 (3,)
+    spacing: np.ndarray  # float32 (2,)
+    series_time: str
+    series_uid: str
+    instance_number: int | None
+    rows: int
+    cols: int
+    pixels: np.ndarray | None = None
+
+
+class _Unsupported(Exception):
+    """Raised inside the fast reader: let pydicom try."""
+
+
+def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
+          stop_at_pixels: bool = True) -> int:
+    """Walk elements from ``pos`` to ``end``; store wanted values in ``out``.
+
+    Returns the position after the last element read (after a delimiter when nested).
+    """
+    if depth > _MAX_DEPTH:
+        raise _Unsupported("sequences nested too deeply")
+    unpack = struct.unpack_from
+    while pos + 8 <= end:
+        group, elem = unpack("<HH", buf, pos)
+        tag = (group << 16) | elem
+        if tag in (_ITEM_END, _SEQ_END):
+            return pos + 8
+        vr = None
+        if explicit and group != 0xFFFE:
+            vr = buf[pos + 4:pos + 6]
+            if vr in _LONG_VRS:
+                if pos + 12 > end:
+                    raise _Unsupported("truncated element header")
+                (length,) = unpack("<I", buf, pos + 8)
+                pos += 12
+            else:
+                (length,) = unpack("<H", buf, pos + 6)
+                pos += 8
+        else:
+            (length,) = unpack("<I", buf, pos + 4)
+            pos += 8
+        if tag == _PIXEL_DATA and depth == 0:
+            if length == _UNDEFINED:
+                raise _Unsupported("encapsulated (compressed) pixel data")
+            out["_pixels"] = (pos, length)
+            if stop_at_pixels:
+                return pos
+            pos += length
+            continue
+        if length == _UNDEFINED:
+            # a sequence (or UN holding one) of undefined length: skip its items
+            nested_explicit = explicit and vr != b"UN"
+            pos = _skip_sequence(buf, pos, end, nested_explicit, depth + 1)
+            continue
+        if pos + length > end:
+            raise _Unsupported("element runs past the end of the file")
+        if depth == 0 and tag in _WANTED:
+            out[tag] = buf[pos:pos + length]
+        pos += length
+    return pos
+
+
+def _skip_sequence(buf: bytes, pos: int, end: int, explicit: bool, depth: int) -> int:
+    """Skip the items of an undefined-length sequence; return the position after it."""
+    unpack = struct.unpack_from
+    while pos + 8 <= end:
+        group, elem = unpack("<HH", buf, pos)
+        tag = (group << 16) | elem
+        (length,) = unpack("<I", buf, pos + 4)
+        pos += 8
+        if tag == _SEQ_END:
+            return pos
+        if tag != _ITEM:
+            raise _Unsupported("unexpected element inside a sequence")
+        if length == _UNDEFINED:
+            pos = _walk(buf, pos, end, explicit, {}, depth + 1)
+        else:
+            pos += length
+    raise _Unsupported("sequence not terminated")
+
+
+def _text(raw: bytes | None) -> str:
+    if raw is None:
+        return ""
+    return raw.decode("latin-1").strip(" \x00")
+
+
+def _ds_list(raw: bytes | None) -> list[float]:
+    s = _text(raw)
+    if not s:
+        return []
+    return [float(v) for v in s.split("\\")]
+
+
+def _us(raw: bytes | None, explicit: bool) -> int | None:
+    if raw is None or len(raw) < 2:
+        return None
+    return struct.unpack_from("<H", raw, 0)[0]
+
+
+def _int_string(raw: bytes | None) -> int | None:
+    s = _text(raw)
+    if not s:
+        return None
+    return int(float(s))
+
+
+def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
+    if len(buf) < 132 or buf[128:132] != b"DICM":
+        raise _Unsupported("no DICOM preamble")
+    # file meta information: always explicit VR little endian
+    (group,) = struct.unpack_from("<H", buf, 132)
+    if group != 0x0002:
+        raise _Unsupported("no file meta group")
+    meta: dict = {}
+    pos = 132
+    ts = None
+    while pos + 8 <= len(buf):
+        g, e = struct.unpack_from("<HH", buf, pos)
+        if g != 0x0002:
+            break
+        vr = buf[pos + 4:pos + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<I", buf, pos + 8)
+            pos += 12
+        else:
+            (length,) = struct.unpack_from("<H", buf, pos + 6)
+            pos += 8
+        if e == 0x0010:
+            ts = _text(buf[pos:pos + length])
+        meta[e] = length
+        pos += length
+    if ts == EXPLICIT_LE:
+        explicit = True
+    elif ts == IMPLICIT_LE:
+        explicit = False
+    else:
+        raise _Unsupported(f"transfer syntax {ts!r}")
+    out: dict = {}
+    _walk(buf, pos, len(buf), explicit, out, 0)
+    rows = _us(out.get(TAGS["Rows"]), explicit)
+    cols = _us(out.get(TAGS["Columns"]), explicit)
+    sn = _int_string(out.get(TAGS["SeriesNumber"]))
+    if rows is None or cols is None or sn is None:
+        raise _Unsupported("Rows, Columns or SeriesNumber missing")
+    position = _ds_list(out.get(TAGS["ImagePositionPatient"]))
+    spacing = _ds_list(out.get(TAGS["PixelSpacing"]))
+    if len(position) != 3 or len(spacing) != 2:
+        raise _Unsupported("ImagePositionPatient or PixelSpacing missing or malformed")
+    sl = DicomSlice(
+        series_number=sn,
+        description=_text(out.get(TAGS["SeriesDescription"])),
+        position=np.array(position, dtype=np.float32),
+        spacing=np.array(spacing, dtype=np.float32),
+        series_time=_text(out.get(TAGS["SeriesTime"])),
+        series_uid=_text(out.get(TAGS["SeriesInstanceUID"])),
+        instance_number=_int_string(out.get(TAGS["InstanceNumber"])),
+        rows=rows, cols=cols)
+    if with_pixels:
+        if rows * cols > limits.max_slice_pixels:
+            raise SubjectError("limit exceeded", f"slice of {rows} x {cols} pixels is larger "
+                               f"than the limit of {limits.max_slice_pixels}")
+        if "_pixels" not in out:
+            raise _Unsupported("no pixel data")
+        bits = _us(out.get(TAGS["BitsAllocated"]), explicit)
+        spp = _us(out.get(TAGS["SamplesPerPixel"]), explicit) or 1
+        signed = (_us(out.get(TAGS["PixelRepresentation"]), explicit) or 0) == 1
+        if spp != 1 or bits not in (8, 16):
+            raise _Unsupported("pixel layout other than one 8- or 16-bit sample")
+        dtype = {(8, False): "u1", (8, True): "i1", (16, False): "<u2", (16, True): "<i2"}[
+            (bits, signed)]
+        off, length = out["_pixels"]
+        need = rows * cols * (bits // 8)
+        if length < need or off + need > len(buf):
+            raise SubjectError("corrupt dicom", f"pixel data holds {min(length, len(buf) - off)} "
+                               f"bytes, {need} needed for {rows} x {cols} pixels")
+        arr = np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=off)
+        sl.pixels = arr.reshape(rows, cols).astype(np.float32)
+    return sl
+
+
+def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(buf), force=True, stop_before_pixels=not with_pixels)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        sl = DicomSlice(
+            series_number=int(ds.SeriesNumber),
+            description=str(ds.get("SeriesDescription", "")),
+            position=np.array([float(v) for v in ds.ImagePositionPatient], dtype=np.float32),
+            spacing=np.array([float(v) for v in ds.PixelSpacing], dtype=np.float32),
+            series_time=str(ds.get("SeriesTime", "")),
+            series_uid=str(ds.get("SeriesInstanceUID", "")),
+            instance_number=int(ds.InstanceNumber) if "InstanceNumber" in ds else None,
+            rows=rows, cols=cols)
+        if len(sl.position) != 3 or len(sl.spacing) != 2:
+            raise ValueError("ImagePositionPatient or PixelSpacing malformed")
+        if with_pixels:
+            if rows * cols > limits.max_slice_pixels:
+                raise SubjectError("limit exceeded", f"slice of {rows} x {cols} pixels is "
+                                   f"larger than the limit of {limits.max_slice_pixels}")
+            arr = ds.pixel_array
+            if arr.shape != (rows, cols):
+                raise ValueError(f"pixel array of shape {arr.shape}, expected {(rows, cols)}")
+            sl.pixels = arr.astype(np.float32)
+        return sl
+    except SubjectError:
+        raise
+    except Exception as exc:  # pydicom raises many types on damaged files
+        raise SubjectError("corrupt dicom", f"unreadable DICOM ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def read_slice(buf: bytes, with_pixels: bool = True,
+               limits: Limits = DEFAULT_LIMITS) -> DicomSlice:
+    """Read one DICOM slice from bytes.
+
+    Parameters
+    ----------
+    buf : bytes
+        The whole file (or, with ``with_pixels=False``, at least its header).
+    with_pixels : bool
+        Also decode the pixel data (as float32, shape (rows, cols)).
+    limits : Limits
+        ``max_slice_pixels`` is checked before pixels are decoded.
+
+    Returns
+    -------
+    DicomSlice
+
+    Raises
+    ------
+    SubjectError
+        ``corrupt dicom`` when neither reader can read it, ``limit exceeded`` for
+        oversized slices. The subject and member are filled in by the caller.
+    """
+    try:
+        return _fast_read(buf, with_pixels, limits)
+    except (_Unsupported, struct.error, ValueError, KeyError, UnicodeError):
+        return _pydicom_read(buf, with_pixels, limits)
