@@ -62,3 +62,59 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
         on_start(len(paths))
     return preprocess_batch(paths, Path(cache), workers=workers, volumes_dir=volumes,
                             limits=limits, excluded=excluded, on_record=on_record)
+
+
+def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 32, *,
+          device: str = "auto", workers: int = 1, ci: float = 0.95, resume: bool = False,
+          overwrite: bool = False, precision: str = "fp32", compile: bool = False,
+          threads: int | None = None, exclude=None, exclude_column: str | None = None,
+          limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
+          on_batch=None):
+    """Predict every module's targets for every subject, with confidence intervals.
+
+    The first five arguments keep the original MIMIR ``infer`` order, so existing
+    scripts port by changing the import.
+
+    Parameters
+    ----------
+    paths_dicoms : list of path-like
+        Field-20201 zips, folders of zips, or list files; empty: every cached image.
+    path_cache : path-like or None
+        Cache folder for the 2D images (None: ``<path_out>/cache``).
+    paths_modules : list of path-like or str
+        Module folders or installed module names.
+    path_out : path-like
+        Output folder.
+    batch_size : int
+        Images per network batch (as high as memory allows is fastest).
+    device : {'auto', 'cpu', 'cuda'}
+    workers : int
+        Preprocessing worker processes.
+    ci : float
+        Confidence interval level.
+    resume, overwrite : bool
+        What to do with an existing output folder (refused without either).
+    precision : {'fp32', 'bf16', 'fp16'}
+        Faster, less exact options are opt-in.
+    compile : bool
+        Use ``torch.compile`` (opt-in).
+    threads : int, optional
+        Torch CPU threads (default: CPUs not used by workers).
+    exclude, exclude_column
+        An exclusion list (subjects reported as ``excluded``).
+    limits : Limits
+        Resource limits for untrusted zips.
+
+    Returns
+    -------
+    mimir.inference.run.InferSummary
+    """
+    from mimir.inference.run import InferOptions
+    from mimir.inference.run import infer as run
+
+    opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
+                        resume=resume, overwrite=overwrite, precision=precision,
+                        compile=compile, threads=threads, limits=limits, exclude=exclude,
+                        exclude_column=exclude_column)
+    return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
+               on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch)

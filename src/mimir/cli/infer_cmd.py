@@ -1,0 +1,120 @@
+"""``mimir infer`` and ``mimir modules install|list``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from mimir.cli.app import app
+from mimir.cli.common import err, handle_errors, out, progress_bar
+from mimir.cli.preprocess_cmd import (
+    LIMIT_MEMBER,
+    LIMIT_MEMBERS,
+    LIMIT_PIXELS,
+    LIMIT_SUBJECT,
+    limits_options,
+)
+
+modules_app = typer.Typer(help="Install and list inference modules.", no_args_is_help=True)
+app.add_typer(modules_app, name="modules")
+
+
+@app.command("infer")
+@handle_errors
+def infer(
+    inputs: list[Path] = typer.Argument(None, help="Zips, folders of zips or list files; "
+                                        "none: every image in --cache."),
+    modules: list[str] = typer.Option(..., "--modules", "-m", help="Module folders or "
+                                      "installed module names (repeat, or list after one "
+                                      "--modules)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    cache: Path = typer.Option(None, "--cache", help="Image cache (default OUT/cache)."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per batch."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Preprocessing processes."),
+    ci: float = typer.Option(0.95, "--ci", help="Confidence interval level."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in OUT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results in OUT."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (exact), or bf16/fp16 "
+                                  "(faster, changes numbers)."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks "
+                                  "(changes numbers slightly)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    exclude: Path = typer.Option(None, "--exclude", help="Subjects not to process."),
+    exclude_column: str = typer.Option(None, "--exclude-column", help="Id column of "
+                                       "--exclude."),
+    max_subject_bytes: int = LIMIT_SUBJECT,
+    max_member_bytes: int = LIMIT_MEMBER,
+    max_members: int = LIMIT_MEMBERS,
+    max_slice_pixels: int = LIMIT_PIXELS,
+):
+    """Predict every module's measurements, with confidence intervals."""
+    from mimir.errors import UsageError
+    from mimir.inference.run import InferOptions
+    from mimir.inference.run import infer as run
+
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UsageError("--precision must be fp32, bf16 or fp16")
+    opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
+                        resume=resume, overwrite=overwrite, precision=precision,
+                        compile=compile_, threads=threads, exclude=exclude,
+                        exclude_column=exclude_column,
+                        limits=limits_options(max_subject_bytes, max_member_bytes,
+                                              max_members, max_slice_pixels),
+                        command=shlex.join(["mimir"] + sys.argv[1:]))
+    with progress_bar() as bar:
+        tasks = {}
+
+        def on_start(n_pre: int, n_pred: int):
+            tasks["pre"] = bar.add_task("preprocess", total=n_pre)
+            tasks["pred"] = bar.add_task("predict", total=n_pred)
+
+        summary = run(inputs or [], modules, out_dir, cache=cache, options=opts,
+                      on_start=on_start,
+                      on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
+                      on_batch=lambda n: bar.advance(tasks["pred"], n))
+    for f in summary.module_failures:
+        err.print(f"[red]module failed[/red] {f['message']}")
+    for f in summary.failures[:10]:
+        err.print(f"[red]{f['kind']}[/red] {f['message']}")
+    if len(summary.failures) > 10:
+        err.print(f"... and {len(summary.failures) - 10} more (see {out_dir / 'failures.csv'})")
+    out.print(summary.line())
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+@modules_app.command("install")
+@handle_errors
+def modules_install(
+    source: Path = typer.Argument(..., help="A module zip as downloaded, or a module folder."),
+    name: str = typer.Option(None, "--name", help="Install under this name."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an installed module."),
+):
+    """Install a module into $MIMIR_HOME/modules (default ~/.cache/mimir/modules)."""
+    from mimir.modules.registry import install
+
+    m = install(source, name=name, overwrite=overwrite)
+    out.print(f"installed {m.name} ({m.n_targets} targets, {m.backbone}) at {m.path}")
+
+
+@modules_app.command("list")
+@handle_errors
+def modules_list():
+    """List installed modules and their targets."""
+    from rich.table import Table
+
+    from mimir.modules.registry import installed, modules_dir
+
+    mods = installed()
+    if not mods:
+        out.print(f"no modules installed in {modules_dir()}")
+        return
+    table = Table("module", "backbone", "targets")
+    for m in mods:
+        table.add_row(m.name, m.backbone, ", ".join(f"{t.name} [{t.unit}]" for t in m.targets))
+    out.print(table)

@@ -1,0 +1,7 @@
+"""Running modules on 2D images.
+
+- :mod:`mimir.inference.formulas`: network outputs to means, variances and intervals;
+- :mod:`mimir.inference.engine`: a loaded module on a device, batched and fast;
+- :mod:`mimir.inference.run`: the whole ``infer`` job (inputs, cache, modules, outputs,
+  resume).
+"""

@@ -1,0 +1,113 @@
+"""A module loaded on a device, predicting batches of 2D images.
+
+Defaults are chosen for speed without changing numbers: ``torch.inference_mode``,
+channels-last memory format (oneDNN's fast convolution path on CPUs, tensor-core
+friendly on GPUs), images converted to float32 on the device. Options that do change
+numbers (``precision='bf16'`` or ``'fp16'``, ``compile=True``) are opt-in and recorded
+in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from mimir.inference.formulas import to_predictions
+from mimir.modules.format import Module, file_sha256
+from mimir.modules.network import network_from_state
+from mimir.modules.snapshot import load_state_dict
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def pick_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from mimir.errors import UsageError
+
+        raise UsageError("--device cuda asked for, but no CUDA GPU is available")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        from mimir.errors import UsageError
+
+        raise UsageError(f"unknown device {device!r} (auto, cpu or cuda)")
+    return device
+
+
+def set_threads(threads: int | None, workers: int = 0) -> int:
+    """Torch intra-op threads: given, or the CPUs not used by preprocessing workers."""
+    import torch
+
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) - max(0, workers - 1))
+    torch.set_num_threads(threads)
+    return threads
+
+
+@dataclass
+class EngineOptions:
+    """How modules run: device, precision and graph compilation."""
+
+    device: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = True
+    compile: bool = False
+
+
+class LoadedModule:
+    """A module's network on a device.
+
+    Parameters
+    ----------
+    module : Module
+        A validated module folder.
+    options : EngineOptions
+    """
+
+    def __init__(self, module: Module, options: EngineOptions):
+        import torch
+
+        if options.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
+        self.module = module
+        self.options = options
+        state = load_state_dict(module.snapshot_path)
+        net = network_from_state(module.backbone, module.n_targets, state,
+                                 str(module.snapshot_path))
+        net = net.to(options.device)
+        if options.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if options.precision == "fp16":
+            net = net.half()
+        self.net = torch.compile(net) if options.compile else net
+        self.checksum = file_sha256(module.snapshot_path)
+        self.params = module.arrays()
+
+    def raw(self, images: np.ndarray) -> np.ndarray:
+        """Network outputs (N, 2T) as float64 for uint8 images (N, 3, 256, 256)."""
+        import torch
+
+        opt = self.options
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(opt.device).float()
+        if opt.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if opt.precision == "fp16":
+                y = self.net(x.half())
+            elif opt.precision == "bf16":
+                with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                    y = self.net(x)
+            else:
+                y = self.net(x)
+        return y.float().cpu().numpy().astype(np.float64)
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Means and variances (N, T) in reporting units."""
+        p = self.params
+        return to_predictions(self.raw(images), p["mean"], p["sd"], p["calibration"],
+                              p["divisor"])

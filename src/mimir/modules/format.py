@@ -1,0 +1,244 @@
+"""The module folder format (modules.md) and its validation.
+
+A module folder holds ``snapshot.pth.tar``, ``metadata.txt`` (``Name,Field,Unit,Divisor``),
+``standardization_parameters.txt`` (``stand_mean,stand_stdev``) and
+``calibration_factors.txt`` (``calibration_factor``), one line per target after each
+header, plus optionally ``module.json`` (our additions: format version, backbone,
+input format, provenance, checksums, uncertainty thresholds). Without ``module.json``
+a module is read as published: ResNet50 on the 2D format of preprocessing.md.
+
+Every problem is a :class:`mimir.errors.ModuleFormatError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mimir.errors import ModuleFormatError
+
+SNAPSHOT = "snapshot.pth.tar"
+METADATA = "metadata.txt"
+STANDARDIZATION = "standardization_parameters.txt"
+CALIBRATION = "calibration_factors.txt"
+MODULE_JSON = "module.json"
+MODULE_FORMAT_VERSION = 1
+INPUT_FORMAT = "mimir-2d-v1"
+BACKBONES = ("resnet50", "resnet18", "resnet34")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One predicted measurement.
+
+    Attributes
+    ----------
+    name : str
+        E.g. ``AtlasVatVolume``.
+    field : str
+        UK Biobank field id ('' when none).
+    unit : str
+        Unit after dividing by ``divisor`` (``L``, ``%``, ``(male = 1)`` ...).
+    divisor : float
+        Network outputs (in training units) are divided by this.
+    mean, sd : float
+        Standardisation of the training labels (sd with ddof = 1).
+    calibration : float
+        Variance scale making the predicted variances calibrated.
+    """
+
+    name: str
+    field: str
+    unit: str
+    divisor: float
+    mean: float
+    sd: float
+    calibration: float
+
+
+@dataclass
+class Module:
+    """A loaded (not yet instantiated) inference module."""
+
+    path: Path
+    name: str
+    targets: list
+    backbone: str = "resnet50"
+    input_format: str = INPUT_FORMAT
+    info: dict = field(default_factory=dict)
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path / SNAPSHOT
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def arrays(self) -> dict:
+        """Per-target parameters as float64 arrays: mean, sd, calibration, divisor."""
+        return {k: np.array([getattr(t, a) for t in self.targets], dtype=np.float64)
+                for k, a in (("mean", "mean"), ("sd", "sd"), ("calibration", "calibration"),
+                             ("divisor", "divisor"))}
+
+    def sd_threshold(self, target: str) -> float | None:
+        """Uncertainty threshold (predicted sd) for a target, if module.json gives one."""
+        th = self.info.get("uncertainty_thresholds") or {}
+        v = th.get(target)
+        return float(v) if v is not None else None
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    if not path.is_file():
+        raise ModuleFormatError(f"{path}: missing (a module folder needs {SNAPSHOT}, "
+                                f"{METADATA}, {STANDARDIZATION} and {CALIBRATION})")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModuleFormatError(f"{path}: not UTF-8 text ({exc})") from None
+    return [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+
+
+def _number(path: Path, lineno: int, text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise ModuleFormatError(f"{path}, line {lineno}: {what} {text!r} is not a number") \
+            from None
+    if not math.isfinite(v):
+        raise ModuleFormatError(f"{path}, line {lineno}: {what} is not finite")
+    return v
+
+
+def _header(path: Path, lines, expected: list[str]) -> list[tuple[int, str]]:
+    if not lines:
+        raise ModuleFormatError(f"{path}: empty")
+    lineno, head = lines[0]
+    cols = [c.strip() for c in head.split(",")]
+    if [c.lower() for c in cols] != [c.lower() for c in expected]:
+        raise ModuleFormatError(f"{path}, line {lineno}: header {head!r}, expected "
+                                f"{','.join(expected)!r}")
+    return lines[1:]
+
+
+def read_metadata(path: Path) -> list[tuple[str, str, str, float]]:
+    """Rows of ``metadata.txt``: (name, field, unit, divisor)."""
+    rows = []
+    for lineno, line in _header(path, _lines(path), ["Name", "Field", "Unit", "Divisor"]):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 4:
+            raise ModuleFormatError(f"{path}, line {lineno}: {len(parts)} fields, expected 4 "
+                                    "(Name,Field,Unit,Divisor)")
+        name, fld, unit, div = parts
+        if not name:
+            raise ModuleFormatError(f"{path}, line {lineno}: empty target name")
+        d = _number(path, lineno, div, "divisor")
+        if d == 0:
+            raise ModuleFormatError(f"{path}, line {lineno}: divisor is zero")
+        rows.append((name, "" if fld in ("", "/") else fld, unit, d))
+    names = [r[0] for r in rows]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ModuleFormatError(f"{path}: target names repeated: {', '.join(sorted(dup))}")
+    return rows
+
+
+def read_standardization(path: Path) -> list[tuple[float, float]]:
+    """Rows of ``standardization_parameters.txt``: (mean, sd)."""
+    rows = []
+    for lineno, line in _header(path, _lines(path), ["stand_mean", "stand_stdev"]):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 2:
+            raise ModuleFormatError(f"{path}, line {lineno}: {len(parts)} fields, expected 2")
+        m = _number(path, lineno, parts[0], "mean")
+        s = _number(path, lineno, parts[1], "standard deviation")
+        if s <= 0:
+            raise ModuleFormatError(f"{path}, line {lineno}: standard deviation must be > 0")
+        rows.append((m, s))
+    return rows
+
+
+def read_calibration(path: Path) -> list[float]:
+    """Rows of ``calibration_factors.txt``."""
+    rows = []
+    for lineno, line in _header(path, _lines(path), ["calibration_factor"]):
+        c = _number(path, lineno, line.split(",")[0], "calibration factor")
+        if c <= 0:
+            raise ModuleFormatError(f"{path}, line {lineno}: calibration factor must be > 0")
+        rows.append(c)
+    return rows
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_module(path: str | os.PathLike) -> Module:
+    """Read and validate a module folder (the snapshot itself is loaded later).
+
+    Raises
+    ------
+    ModuleFormatError
+        Naming the file (and line) that is wrong.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModuleFormatError(f"{path}: not a module folder")
+    meta = read_metadata(path / METADATA)
+    stand = read_standardization(path / STANDARDIZATION)
+    calib = read_calibration(path / CALIBRATION)
+    T = len(meta)
+    if T == 0:
+        raise ModuleFormatError(f"{path / METADATA}: no targets")
+    for p, rows in ((path / STANDARDIZATION, stand), (path / CALIBRATION, calib)):
+        if len(rows) != T:
+            raise ModuleFormatError(f"{p}: {len(rows)} targets, but {METADATA} lists {T}")
+    if not (path / SNAPSHOT).is_file():
+        raise ModuleFormatError(f"{path / SNAPSHOT}: missing")
+    targets = [Target(name=n, field=f, unit=u, divisor=d, mean=m, sd=s, calibration=c)
+               for (n, f, u, d), (m, s), c in zip(meta, stand, calib, strict=True)]
+    module = Module(path=path, name=path.name, targets=targets)
+    jp = path / MODULE_JSON
+    if jp.is_file():
+        try:
+            info = json.loads(jp.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModuleFormatError(f"{jp}: not valid JSON ({exc})") from None
+        if not isinstance(info, dict):
+            raise ModuleFormatError(f"{jp}: must hold a JSON object")
+        version = info.get("format_version", MODULE_FORMAT_VERSION)
+        if not isinstance(version, int) or version > MODULE_FORMAT_VERSION:
+            raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
+                                    f"MIMIR understands ({MODULE_FORMAT_VERSION}); upgrade")
+        backbone = info.get("backbone", "resnet50")
+        if backbone not in BACKBONES:
+            raise ModuleFormatError(f"{jp}: backbone {backbone!r} not one of "
+                                    f"{', '.join(BACKBONES)}")
+        fmt = info.get("input_format", INPUT_FORMAT)
+        if fmt != INPUT_FORMAT:
+            raise ModuleFormatError(f"{jp}: input_format {fmt!r}; this MIMIR makes "
+                                    f"{INPUT_FORMAT!r} images")
+        listed = info.get("targets")
+        if listed is not None and [t if isinstance(t, str) else t.get("name")
+                                   for t in listed] != [t.name for t in targets]:
+            raise ModuleFormatError(f"{jp}: targets do not match {METADATA}")
+        sums = info.get("checksums") or {}
+        want = sums.get(SNAPSHOT)
+        if want is not None and file_sha256(path / SNAPSHOT) != want:
+            raise ModuleFormatError(f"{path / SNAPSHOT}: SHA-256 does not match {MODULE_JSON} "
+                                    "(corrupted or replaced)")
+        module.backbone = backbone
+        module.input_format = fmt
+        module.info = info
+    return module

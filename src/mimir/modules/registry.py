@@ -1,0 +1,173 @@
+"""Installed modules under ``$MIMIR_HOME/modules`` (default ``~/.cache/mimir``).
+
+``install`` takes a module as downloaded (a zip per module, or a folder), checks it,
+and copies it in. Zips are untrusted: members with absolute paths, ``..`` components,
+links or excessive sizes are refused before anything is written, and unpacking happens
+in a temporary folder inside the registry that is renamed into place only once the
+module validates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from mimir.errors import ModuleFormatError, UsageError
+from mimir.limits import GiB
+from mimir.modules.format import METADATA, Module, load_module
+
+MAX_ZIP_MEMBERS = 1000
+MAX_ZIP_BYTES = 4 * GiB
+
+
+def mimir_home() -> Path:
+    """``$MIMIR_HOME`` or ``~/.cache/mimir``."""
+    env = os.environ.get("MIMIR_HOME")
+    return Path(env) if env else Path.home() / ".cache" / "mimir"
+
+
+def modules_dir() -> Path:
+    return mimir_home() / "modules"
+
+
+def installed() -> list[Module]:
+    """Installed modules that load (sorted by name)."""
+    root = modules_dir()
+    out = []
+    if root.is_dir():
+        for p in sorted(root.iterdir()):
+            if p.is_dir() and not p.name.startswith(".") and (p / METADATA).is_file():
+                try:
+                    out.append(load_module(p))
+                except ModuleFormatError:
+                    continue
+    return out
+
+
+def resolve(spec: str | os.PathLike) -> Path:
+    """A module folder from a path or an installed module's name.
+
+    Raises
+    ------
+    UsageError
+        When ``spec`` is neither.
+    """
+    p = Path(spec)
+    if p.is_dir():
+        return p
+    cand = modules_dir() / str(spec)
+    if str(spec) and "/" not in str(spec) and cand.is_dir():
+        return cand
+    names = [m.name for m in installed()]
+    raise UsageError(f"module {spec!r}: not a folder and not an installed module (installed: "
+                     f"{', '.join(names) if names else 'none'}; see `mimir modules install`)")
+
+
+def _safe_members(zf: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ModuleFormatError(f"{source}: {len(infos)} members, more than {MAX_ZIP_MEMBERS}")
+    total = 0
+    for i in infos:
+        name = i.filename
+        parts = PurePosixPath(name).parts
+        unsafe = (name.startswith("/") or "\\" in name or ".." in parts
+                  or (bool(parts) and ":" in parts[0]))
+        if unsafe:
+            raise ModuleFormatError(f"{source}: member {name!r} would be written outside the "
+                                    "module folder; refused")
+        mode = i.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise ModuleFormatError(f"{source}: member {name!r} is a symbolic link; refused")
+        total += i.file_size
+    if total > MAX_ZIP_BYTES:
+        raise ModuleFormatError(f"{source}: unpacks to {total} bytes, more than {MAX_ZIP_BYTES}")
+    return infos
+
+
+def _unpack(source: Path, dest: Path) -> None:
+    try:
+        zf = zipfile.ZipFile(source)
+    except zipfile.BadZipFile as exc:
+        raise ModuleFormatError(f"{source}: not a zip ({exc})") from None
+    with zf:
+        for info in _safe_members(zf, source):
+            target = dest.joinpath(*PurePosixPath(info.filename).parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                remaining = info.file_size
+                while True:
+                    block = src.read(1 << 20)
+                    if not block:
+                        break
+                    remaining -= len(block)
+                    if remaining < 0:
+                        raise ModuleFormatError(f"{source}: member {info.filename!r} "
+                                                "decompresses to more than it declares")
+                    dst.write(block)
+
+
+def _module_root(folder: Path) -> Path:
+    """The folder holding metadata.txt: ``folder`` itself or its single subfolder."""
+    if (folder / METADATA).is_file():
+        return folder
+    subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
+    if len(subs) == 1 and (subs[0] / METADATA).is_file():
+        return subs[0]
+    raise ModuleFormatError(f"{folder}: no {METADATA} at the top or in a single subfolder")
+
+
+def install(source: str | os.PathLike, name: str | None = None,
+            overwrite: bool = False) -> Module:
+    """Install a module (zip or folder) into ``$MIMIR_HOME/modules``.
+
+    Parameters
+    ----------
+    source : path-like
+        A module zip as downloaded, or a module folder.
+    name : str, optional
+        Name to install under (default: the module folder's name, or the zip's stem).
+    overwrite : bool
+        Replace an installed module of the same name.
+
+    Returns
+    -------
+    Module
+        The installed module.
+    """
+    from mimir.modules.snapshot import load_state_dict
+
+    source = Path(source)
+    if not source.exists():
+        raise UsageError(f"{source} does not exist")
+    root = modules_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp:
+        tmp = Path(tmp)
+        if source.is_dir():
+            staged = tmp / source.name
+            shutil.copytree(source, staged, symlinks=False)
+            default_name = source.name
+        else:
+            unpack = tmp / "unpacked"
+            unpack.mkdir()
+            _unpack(source, unpack)
+            staged = _module_root(unpack)
+            default_name = staged.name if staged != unpack else source.name.split(".")[0]
+        module = load_module(staged)
+        load_state_dict(module.snapshot_path)  # refuse unsafe snapshots at install time
+        final = root / (name or default_name)
+        if final.exists():
+            if not overwrite:
+                raise UsageError(f"module {final.name} is already installed at {final}; use "
+                                 "--overwrite to replace it")
+            shutil.rmtree(final)
+        os.replace(staged, final)
+    return load_module(final)

@@ -1,0 +1,34 @@
+"""Shared fixtures: small phantom cohorts made once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mimir.phantom.cohort import generate_cohort
+from mimir.phantom.variants import Variants
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory) -> Path:
+    """Three clean phantom subjects (seed 0) with truth.csv."""
+    out = tmp_path_factory.mktemp("phantoms")
+    generate_cohort(out, 3, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def make_phantoms(tmp_path_factory):
+    """Factory: ``make_phantoms(n, seed, **variant_options) -> folder`` (cached per args)."""
+    made: dict = {}
+
+    def make(n: int = 1, seed: int = 0, **options) -> Path:
+        key = (n, seed, tuple(sorted(options.items())))
+        if key not in made:
+            out = tmp_path_factory.mktemp("variant")
+            generate_cohort(out, n, seed=seed, variants=Variants(**options))
+            made[key] = out
+        return made[key]
+
+    return make
