@@ -3,7 +3,7 @@
 The zips themselves come from the session fixtures of the root ``conftest.py``
 (``phantom_dir`` and ``make_phantoms``, which caches by arguments), so every test module
 shares them. Reading a zip back costs about a second, so the parsed contents are cached
-per zip path as well.
+per zip path as well (lazily, and with one copy of the pixels).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +43,58 @@ class Series:
         return self.positions[:, 2]
 
 
-@dataclass
 class ZipContents:
-    """What a phantom zip holds, read back with :mod:`zipfile` and :mod:`pydicom`."""
+    """What a phantom zip holds, read back with :mod:`zipfile` and :mod:`pydicom`.
 
-    path: Path
-    names: list[str]
-    raw: dict[str, bytes]
-    datasets: dict[str, pydicom.Dataset]
-    unreadable: list[str]
-    series: dict[int, Series] = field(default_factory=dict)
+    Everything is read lazily: a test of the manifest does not parse the slices.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        with zipfile.ZipFile(path) as zf:
+            self.names: list[str] = zf.namelist()
+
+    def member(self, name: str) -> bytes:
+        """The bytes of one member."""
+        with zipfile.ZipFile(self.path) as zf:
+            return zf.read(name)
+
+    @cached_property
+    def _parsed(self):
+        """Datasets (pixel data moved to ``pixels``), unreadable names, file heads."""
+        datasets, pixels, unreadable, heads = {}, {}, [], {}
+        with zipfile.ZipFile(self.path) as zf:
+            for n in self.dcm_names:
+                data = zf.read(n)
+                heads[n] = data[:132]
+                ds = read_dataset(data)
+                if ds is None:
+                    unreadable.append(n)
+                    continue
+                pixels[n] = ds.pixel_array
+                del ds.PixelData  # keep one copy of the pixels only
+                datasets[n] = ds
+        return datasets, pixels, unreadable, heads
+
+    @property
+    def heads(self) -> dict[str, bytes]:
+        """The first 132 bytes (preamble and ``DICM``) of every DICOM member."""
+        return self._parsed[3]
+
+    @property
+    def datasets(self) -> dict[str, pydicom.Dataset]:
+        """Readable DICOM members by name."""
+        return self._parsed[0]
+
+    @property
+    def unreadable(self) -> list[str]:
+        """DICOM members pydicom cannot read as an image."""
+        return self._parsed[2]
+
+    @cached_property
+    def series(self) -> dict[int, Series]:
+        """Series by SeriesNumber."""
+        return _group(self.datasets, self._parsed[1])
 
     @property
     def dcm_names(self) -> list[str]:
@@ -85,7 +128,8 @@ def read_dataset(data: bytes) -> pydicom.Dataset | None:
     return ds
 
 
-def _group(datasets: dict[str, pydicom.Dataset]) -> dict[int, Series]:
+def _group(datasets: dict[str, pydicom.Dataset], pixels: dict[str, np.ndarray]
+           ) -> dict[int, Series]:
     by_sn: dict[int, list[tuple[str, pydicom.Dataset]]] = {}
     for name, ds in datasets.items():
         by_sn.setdefault(int(ds.SeriesNumber), []).append((name, ds))
@@ -107,29 +151,9 @@ def _group(datasets: dict[str, pydicom.Dataset]) -> dict[int, Series]:
             slice_location=np.array([float(ds.SliceLocation) for _, ds in items]),
             rows=int(first.Rows),
             cols=int(first.Columns),
-            pixels=np.stack([ds.pixel_array for _, ds in items]),
+            pixels=np.stack([pixels[n] for n, _ in items]),
         )
     return series
-
-
-def read_zip(path: Path) -> ZipContents:
-    """Read every member of a phantom zip; DICOM members through pydicom."""
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        raw = {n: zf.read(n) for n in names}
-    datasets, unreadable = {}, []
-    for n in names:
-        if not n.endswith(".dcm"):
-            continue
-        ds = read_dataset(raw[n])
-        if ds is None:
-            unreadable.append(n)
-        else:
-            datasets[n] = ds
-    contents = ZipContents(path=path, names=names, raw=raw, datasets=datasets,
-                           unreadable=unreadable)
-    contents.series = _group(datasets)
-    return contents
 
 
 def the_zip(folder: Path) -> Path:
@@ -159,7 +183,7 @@ def read_phantom():
     def read(where: Path) -> ZipContents:
         path = the_zip(where) if where.is_dir() else where
         if path not in cache:
-            cache[path] = read_zip(path)
+            cache[path] = ZipContents(path)
         return cache[path]
 
     return read

@@ -34,8 +34,8 @@ def test_zip_name_and_flat_members(clean):
 
 def test_members_have_preamble_and_explicit_little_endian(clean):
     for name in clean.dcm_names:
-        data = clean.raw[name]
-        assert data[128:132] == b"DICM", name
+        head = clean.heads[name]
+        assert head[:128] == bytes(128) and head[128:132] == b"DICM", name
         ds = clean.datasets[name]
         assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
 
@@ -155,7 +155,7 @@ def test_in_and_opp_are_sum_and_difference_of_water_and_fat(clean):
 
 def test_manifest_layout(clean):
     assert clean.manifest_names == ["manifest.cvs"]
-    data = clean.raw["manifest.cvs"]
+    data = clean.member("manifest.cvs")
     assert b"\r" not in data
     assert data.endswith(b"\n") and not data.endswith(b"\n\n")
     lines = data.decode("ascii").split("\n")[:-1]

@@ -1,0 +1,164 @@
+"""``mimir infer``: published modules unchanged, the formulas, intervals, resume, exits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from typer.testing import CliRunner
+
+import mimir
+from mimir.cache.store import Cache
+from mimir.cli import app
+from mimir.errors import UsageError
+from tests.modules.module_factory import THREE_TARGETS, write_module
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def module50(tmp_path_factory) -> Path:
+    """A published-format module: torchvision ResNet50, random weights, T = 3."""
+    return write_module(tmp_path_factory.mktemp("mods") / "module_bodycomp", **THREE_TARGETS)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory, phantom_dir) -> Path:
+    cache = tmp_path_factory.mktemp("cache")
+    summary = mimir.preprocess([phantom_dir], cache)
+    assert summary.count("done") == 3
+    return cache
+
+
+def _direct(module_dir: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spec's formulas computed here, independently of mimir's engine."""
+    snap = torch.load(module_dir / "snapshot.pth.tar", weights_only=True)
+    net = torchvision.models.resnet50(weights=None)
+    net.fc = torch.nn.Linear(2048, 6)
+    net.load_state_dict(snap["state_dict"])
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.from_numpy(images).float()).numpy().astype(np.float64)
+    meta = pd.read_csv(module_dir / "metadata.txt")
+    st = pd.read_csv(module_dir / "standardization_parameters.txt")
+    cal = pd.read_csv(module_dir / "calibration_factors.txt")
+    mean = np.empty((len(images), 3))
+    var = np.empty((len(images), 3))
+    for t in range(3):
+        mu, sd = st["stand_mean"][t], st["stand_stdev"][t]
+        c, d = cal["calibration_factor"][t], meta["Divisor"][t]
+        mean[:, t] = (out[:, 2 * t] * sd + mu) / d
+        var[:, t] = np.exp(out[:, 2 * t + 1]) * sd ** 2 * c / d ** 2
+    return mean, var
+
+
+def test_predictions_equal_direct_formulas(module50, cache_dir, tmp_path):
+    out = tmp_path / "out"
+    summary = mimir.infer([], cache_dir, [module50], out, 2, device="cpu")
+    assert summary.ok and summary.predicted == 3
+    pub = pd.read_csv(out / "module_bodycomp" / "predictions.csv")
+    assert list(pub.columns) == [
+        "name", "AtlasVatVolume_mean_in_L", "AtlasVatVolume_variance_in_L",
+        "liverVolume_mean_in_L", "liverVolume_variance_in_L", "age_mean_in_years",
+        "age_variance_in_years"]
+    cache = Cache(cache_dir)
+    names = list(pub["name"])
+    assert names == cache.names()
+    mean, var = _direct(module50, np.stack([cache.read_image(n) for n in names]))
+    got_m = pub[[c for c in pub.columns if "_mean_" in c]].to_numpy()
+    got_v = pub[[c for c in pub.columns if "_variance_" in c]].to_numpy()
+    np.testing.assert_allclose(got_m, mean, rtol=1e-4)
+    np.testing.assert_allclose(got_v, var, rtol=1e-4)
+    # the divisor 1000 scales the variance by 1000**2 (not 1000): liverVolume in L
+    assert np.all(got_v[:, 1] < 1.0)
+
+
+@pytest.mark.parametrize("level,z", [(0.95, 1.959963984540054), (0.9, 1.6448536269514722)])
+def test_confidence_bounds(module50, cache_dir, tmp_path, level, z):
+    out = tmp_path / "out"
+    mimir.infer([], cache_dir, [module50], out, 4, device="cpu", ci=level)
+    tab = pd.read_csv(out / "predictions.csv")
+    lab = f"{level * 100:g}"
+    for name, unit in (("AtlasVatVolume", "L"), ("liverVolume", "L"), ("age", "years")):
+        m = tab[f"{name}_mean_in_{unit}"]
+        sd = tab[f"{name}_sd_in_{unit}"]
+        np.testing.assert_allclose(sd ** 2, tab[f"{name}_variance_in_{unit}"], rtol=1e-12)
+        np.testing.assert_allclose(tab[f"{name}_lower{lab}_in_{unit}"], m - z * sd, rtol=1e-9)
+        np.testing.assert_allclose(tab[f"{name}_upper{lab}_in_{unit}"], m + z * sd, rtol=1e-9)
+    par = pd.read_parquet(out / "predictions.parquet")
+    pd.testing.assert_frame_equal(par, tab, check_exact=False, rtol=1e-12)
+
+
+def test_existing_out_refused_without_resume_or_overwrite(module50, cache_dir, tmp_path):
+    out = tmp_path / "out"
+    mimir.infer([], cache_dir, [module50], out, 4, device="cpu")
+    before = (out / "predictions.csv").read_bytes()
+    with pytest.raises(UsageError, match="--resume"):
+        mimir.infer([], cache_dir, [module50], out, 4, device="cpu")
+    res = runner.invoke(app, ["infer", "--cache", str(cache_dir), "-m", str(module50), "-o",
+                              str(out)])
+    assert res.exit_code == 2
+    assert (out / "predictions.csv").read_bytes() == before
+    s = mimir.infer([], cache_dir, [module50], out, 4, device="cpu", overwrite=True)
+    assert s.ok
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_equals_uninterrupted(module50, phantom_dir, tmp_path):
+    full = tmp_path / "full"
+    mimir.infer([phantom_dir], tmp_path / "cache_full", [module50], full, 2, device="cpu")
+
+    part = tmp_path / "part"
+    calls = []
+
+    def stop_after_first(n):
+        calls.append(n)
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        mimir.infer([phantom_dir], tmp_path / "cache_part", [module50], part, 2, device="cpu",
+                    on_batch=stop_after_first)
+    assert calls == [2]
+    # the interrupted run left no final table behind
+    assert not (part / "predictions.csv").exists() and not (part / "run.json").exists()
+    mimir.infer([phantom_dir], tmp_path / "cache_part", [module50], part, 2, device="cpu",
+                resume=True)
+    for rel in ("predictions.csv", "module_bodycomp/predictions.csv", "failures.csv"):
+        assert (part / rel).read_bytes() == (full / rel).read_bytes(), rel
+    pd.testing.assert_frame_equal(pd.read_parquet(part / "predictions.parquet"),
+                                  pd.read_parquet(full / "predictions.parquet"))
+    run = json.loads((part / "run.json").read_text())
+    assert run["complete"] and run["counts"]["predicted_this_run"] == 1  # the unfinished chunk
+
+
+def test_failed_subject_exit_1_and_others_written(module50, phantom_dir, tmp_path):
+    missing = tmp_path / "9999999_20201_2_0.zip"
+    res = runner.invoke(app, ["infer", str(phantom_dir), str(missing), "--cache",
+                              str(tmp_path / "c"), "-m", str(module50), "-o",
+                              str(tmp_path / "o"), "-b", "2", "--device", "cpu"])
+    assert res.exit_code == 1, res.output
+    tab = pd.read_csv(tmp_path / "o" / "predictions.csv")
+    assert len(tab) == 3
+    fails = pd.read_csv(tmp_path / "o" / "failures.csv")
+    assert list(fails["name"]) == ["9999999_20201_2_0"]
+    assert fails["kind"][0] == "missing file"
+
+
+def test_installed_module_by_name(module50, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIMIR_HOME", str(tmp_path / "home"))
+    res = runner.invoke(app, ["modules", "install", str(module50)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["modules", "list"])
+    assert "module_bodycomp" in res.output and "AtlasVatVolume" in res.output
+    res = runner.invoke(app, ["infer", "--cache", str(cache_dir), "-m", "module_bodycomp",
+                              "-o", str(tmp_path / "o"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "module_bodycomp" / "predictions.csv").is_file()
