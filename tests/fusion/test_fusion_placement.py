@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+import reference_preprocessing as ref
 from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference_preprocessing as ref  # noqa: E402
 
 S = np.array([2.23214293, 2.23214293, 3.0])
 

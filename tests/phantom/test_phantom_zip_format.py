@@ -35,7 +35,7 @@ def test_zip_name_and_flat_members(clean):
 def test_members_have_preamble_and_explicit_little_endian(clean):
     for name in clean.dcm_names:
         head = clean.heads[name]
-        assert head[:128] == bytes(128) and head[128:132] == b"DICM", name
+        assert len(head) == 132 and head[128:132] == b"DICM", name
         ds = clean.datasets[name]
         assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import HOSTILE_LIMITS
+from pipeline_helpers import HOSTILE_LIMITS
 
 import mimir
 from mimir.cache.store import Cache

@@ -37,10 +37,21 @@ def phantom(
     knee_cut: bool = typer.Option(False, "--knee-cut", help="Position subjects 150 mm lower "
                                   "so the knees fall outside the field of view."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    fast: bool = typer.Option(False, "--fast", help="Write 2D images straight into OUT_DIR as "
+                              "an image cache (fast path, no zips; for training data)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes (with --fast)."),
 ):
     """Write N synthetic subjects' zips (UK Biobank field-20201 layout) and truth.csv."""
-    from mimir.phantom.cohort import generate_cohort
+    from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
     from mimir.phantom.variants import Variants
+
+    if fast:
+        with progress_bar() as bar:
+            task = bar.add_task("phantoms (fast)", total=n)
+            generate_fast_cohort(out_dir, n, seed, workers=workers, overwrite=overwrite,
+                                 on_subject=lambda _name: bar.advance(task))
+        out.print(f"wrote {n} images and truth.csv to {out_dir}")
+        return
 
     variants = Variants(superimposed=superimposed, mismatch=mismatch,
                         missing_station=missing_station, missing_fat=missing_fat, swap=swap,

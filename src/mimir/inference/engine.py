@@ -59,6 +59,22 @@ class EngineOptions:
     compile: bool = False
 
 
+def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
+                channels_last: bool = True) -> np.ndarray:
+    """Outputs (N, 2T) float64 of an eval-mode network for uint8 images (N, 3, 256, 256)."""
+    import torch
+
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size]))
+            x = x.to(device).float()
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            outs.append(net(x).float().cpu().numpy().astype(np.float64))
+    return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
 class LoadedModule:
     """A module's network on a device.
 

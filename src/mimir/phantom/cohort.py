@@ -29,14 +29,24 @@ def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN) ->
     return row
 
 
+#: Module target names of the truth columns (``truth.meta.csv``).
+TARGET_NAMES = {"vat_volume_L": "VAT", "asat_volume_L": "ASAT", "liver_fat_pct": "liverFat",
+                "liver_volume_L": "liverVolume", "thigh_muscle_volume_L": "thighMuscle",
+                "muscle_fat_pct": "muscleFat", "weight_kg": "weight", "height_cm": "height",
+                "sex_male1": "sex", "age_years": "age"}
+
+
 def write_truth(rows: list[dict], path: Path) -> None:
-    """Write truth rows atomically, main columns first."""
+    """Write truth rows atomically (main columns first) and the ``truth.meta.csv`` sidecar
+    naming each truth column as a module target (name, unit)."""
+    from mimir.training.targets import write_target_table
+
     df = pd.DataFrame(rows)
     first = ["eid", "name"] + [c for c, _, _ in TRUTH_COLUMNS]
     df = df[first + [c for c in df.columns if c not in first]]
-    tmp = path.with_name(path.name + ".part")
-    df.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    meta = pd.DataFrame([{"column": c, "name": TARGET_NAMES[c], "field": "", "unit": u,
+                          "divisor": 1.0} for c, u, _ in TRUTH_COLUMNS])
+    write_target_table(df, meta, path)
 
 
 def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
@@ -82,3 +92,50 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
             on_subject(row["name"])
     write_truth(rows, out / TRUTH_FILE)
     return paths
+
+
+def _fast_one(args):
+    from mimir.cache.store import Cache, CacheEntry
+    from mimir.phantom.fastpath import fast_image
+
+    subject, seed, cache_root = args
+    image, truth = fast_image(subject, seed)
+    name = zip_name(subject.eid).split(".")[0]
+    Cache(cache_root).write(image, CacheEntry(name=name, source=f"phantom fast path, seed "
+                                                               f"{seed}"))
+    truth["name"] = name
+    return truth
+
+
+def generate_fast_cohort(out_dir: str | os.PathLike, n: int, seed: int, workers: int = 1,
+                         overwrite: bool = False,
+                         on_subject: Callable[[str], None] | None = None) -> Path:
+    """Cached 2D images and ``truth.csv`` for ``n`` subjects via the fast path.
+
+    ``out_dir`` becomes an image cache (``<name>.npy`` per subject) holding the same
+    ``truth.csv`` as :func:`generate_cohort` would write for the same seed.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / TRUTH_FILE).exists() and not overwrite:
+        raise UsageError(f"{out / TRUTH_FILE} already exists; use --overwrite to replace it")
+    subjects = draw_cohort(n, seed)
+    jobs = [(s, seed, str(out)) for s in subjects]
+    rows = []
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for row in pool.map(_fast_one, jobs, chunksize=4):
+                rows.append(row)
+                if on_subject:
+                    on_subject(row["name"])
+    else:
+        for job in jobs:
+            row = _fast_one(job)
+            rows.append(row)
+            if on_subject:
+                on_subject(row["name"])
+    write_truth(rows, out / TRUTH_FILE)
+    return out / TRUTH_FILE

@@ -1,0 +1,97 @@
+"""Images and labels for training: target tables joined with the image cache.
+
+A target table is a CSV with a ``name`` column (the subject name as in the cache) and
+one column per target (NaN where a subject lacks that value); see
+:mod:`mimir.training.targets`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mimir.cache.store import Cache
+from mimir.errors import UsageError
+
+MAX_SHIFT = 16
+
+
+def read_target_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A target table: ``name`` plus numeric target columns."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"target table {p} does not exist")
+    df = pd.read_csv(p, dtype={"name": str})
+    if "name" not in df.columns:
+        raise UsageError(f"target table {p} has no 'name' column")
+    return df
+
+
+@dataclass
+class Dataset:
+    """Subjects with an image and at least one label, images held in memory (uint8)."""
+
+    names: list
+    images: np.ndarray  # (N, 3, 256, 256) uint8
+    labels: np.ndarray  # (N, T) float64, NaN missing
+    targets: list
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, names) -> Dataset:
+        idx = [self.names.index(n) for n in names]
+        return Dataset([self.names[i] for i in idx], self.images[idx], self.labels[idx],
+                       self.targets)
+
+
+def load_dataset(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
+                 names: list[str] | None = None) -> Dataset:
+    """Join a target table with cached images.
+
+    Subjects without an image, or without any of the targets, are left out.
+    """
+    c = Cache(cache)
+    missing = [t for t in targets if t not in table.columns]
+    if missing:
+        raise UsageError(f"target table lacks columns {missing}")
+    df = table.set_index("name")
+    use = names if names is not None else list(df.index)
+    keep = []
+    for n in use:
+        if n not in df.index or not c.has(n):
+            continue
+        if df.loc[n, targets].isna().all():
+            continue
+        keep.append(n)
+    if not keep:
+        raise UsageError("no subject has both an image in the cache and a target value")
+    images = np.stack([c.read_image(n) for n in keep])
+    labels = df.loc[keep, targets].to_numpy(dtype=np.float64)
+    return Dataset(keep, images, labels, list(targets))
+
+
+def translate(batch: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Shift each image by integer (dy, dx), filling with the nearest border pixel.
+
+    Parameters
+    ----------
+    batch : ndarray, (N, C, H, W)
+    shifts : ndarray of int, (N, 2)
+    """
+    N, C, H, W = batch.shape
+    out = np.empty_like(batch)
+    for i, (dy, dx) in enumerate(shifts):
+        rows = np.clip(np.arange(H) - dy, 0, H - 1)
+        cols = np.clip(np.arange(W) - dx, 0, W - 1)
+        out[i] = batch[i][:, rows][:, :, cols]
+    return out
+
+
+def random_shifts(rng: np.random.Generator, n: int, max_shift: int = MAX_SHIFT) -> np.ndarray:
+    """Integer translations up to ``max_shift`` pixels in each image axis."""
+    return rng.integers(-max_shift, max_shift + 1, size=(n, 2))

@@ -1,0 +1,149 @@
+"""Accuracy and uncertainty metrics (modules.md, evaluation).
+
+All functions take 1-D arrays of equal length: ``y`` the reference values, ``mean``
+the predictions and ``var`` the predicted variances. Entries with a missing reference
+(NaN) are left out.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+#: Interval levels of the calibration curve.
+LEVELS = np.round(np.arange(1, 11) / 10, 10)
+
+
+def _clean(*arrays):
+    arrays = np.broadcast_arrays(*[np.atleast_1d(np.asarray(a, dtype=np.float64))
+                                   for a in arrays])
+    ok = np.ones(len(arrays[0]), dtype=bool)
+    for a in arrays:
+        ok &= np.isfinite(a)
+    return [a[ok] for a in arrays]
+
+
+def icc21(y, pred) -> float:
+    """ICC(2,1): two-way random effects, absolute agreement, single measures.
+
+    With n subjects rated by k = 2 "raters" (reference and prediction):
+    ``(MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n)`` (Shrout & Fleiss 1979;
+    McGraw & Wong's ICC(A,1)).
+    """
+    y, pred = _clean(y, pred)
+    X = np.stack([y, pred], axis=1)
+    n, k = X.shape
+    if n < 2:
+        return float("nan")
+    grand = X.mean()
+    ss_rows = k * np.sum((X.mean(axis=1) - grand) ** 2)
+    ss_cols = n * np.sum((X.mean(axis=0) - grand) ** 2)
+    ss_err = np.sum((X - grand) ** 2) - ss_rows - ss_cols
+    msr = ss_rows / (n - 1)
+    msc = ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    denom = msr + (k - 1) * mse + k * (msc - mse) / n
+    return float((msr - mse) / denom) if denom != 0 else float("nan")
+
+
+def r2(y, pred) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (nan when SS_tot is 0)."""
+    y, pred = _clean(y, pred)
+    if len(y) == 0:
+        return float("nan")
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    if ss_tot == 0:
+        return float("nan")
+    return float(1 - np.sum((y - pred) ** 2) / ss_tot)
+
+
+def mae(y, pred) -> float:
+    """Mean absolute error."""
+    y, pred = _clean(y, pred)
+    return float(np.mean(np.abs(y - pred))) if len(y) else float("nan")
+
+
+def mape(y, pred, eps: float = 1e-4) -> float:
+    """Mean absolute percentage error in %; references with ``|y| < eps`` left out."""
+    y, pred = _clean(y, pred)
+    keep = np.abs(y) >= eps
+    if not np.any(keep):
+        return float("nan")
+    return float(100 * np.mean(np.abs((y[keep] - pred[keep]) / y[keep])))
+
+
+def nll(y, mean, var) -> float:
+    """Mean Gaussian negative log-likelihood ``0.5 (log(2 pi var) + (y - mean)^2 / var)``."""
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return float("nan")
+    return float(np.mean(0.5 * (np.log(2 * np.pi * var) + (y - mean) ** 2 / var)))
+
+
+def calibration_curve(y, mean, var, levels=LEVELS) -> np.ndarray:
+    """Observed fraction of subjects whose |error| / sd lies in the central interval.
+
+    For each level p the interval is ``|error| / sd <= z`` with z the (1 + p) / 2
+    quantile of the standard normal (p = 1 covers everything).
+    """
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return np.full(len(levels), np.nan)
+    u = np.abs(y - mean) / np.sqrt(var)
+    out = []
+    for p in levels:
+        z = np.inf if p >= 1 else NormalDist().inv_cdf((1 + p) / 2)
+        out.append(np.mean(u <= z))
+    return np.array(out)
+
+
+def auce(y, mean, var, levels=LEVELS) -> float:
+    """Area between the calibration curve and the diagonal: mean |observed - p| over the
+    levels (the levels are equally spaced on (0, 1], so this is the area)."""
+    curve = calibration_curve(y, mean, var, levels)
+    return float(np.mean(np.abs(curve - np.asarray(levels))))
+
+
+def calibration_factor(y, mean, var) -> float:
+    """The variance scale s minimising the Gaussian NLL of ``(mean, s * var)``.
+
+    Closed form: ``s = mean((y - mean)^2 / var)``.
+    """
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return float("nan")
+    return float(np.mean((y - mean) ** 2 / var))
+
+
+def sparsification(y, mean, var, fractions=np.round(np.arange(0, 10) / 10, 10)):
+    """MAE of the subjects left after removing the most uncertain fraction first.
+
+    Returns (fractions, mae) arrays.
+    """
+    y, mean, var = _clean(y, mean, var)
+    order = np.argsort(-var, kind="stable")
+    err = np.abs(y - mean)[order]
+    n = len(err)
+    maes = []
+    for f in fractions:
+        k = int(np.floor(f * n))
+        rest = err[k:]
+        maes.append(float(np.mean(rest)) if len(rest) else float("nan"))
+    return np.asarray(fractions), np.array(maes)
+
+
+def coverage(y, mean, var, level: float = 0.95) -> float:
+    """Share of references inside the central interval at ``level``."""
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return float("nan")
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    return float(np.mean(np.abs(y - mean) <= z * np.sqrt(var)))
+
+
+def all_metrics(y, mean, var) -> dict:
+    """Every metric of one target (before calibration)."""
+    return {"n": int(len(_clean(y, mean, var)[0])), "icc": icc21(y, mean), "r2": r2(y, mean),
+            "mae": mae(y, mean), "mape": mape(y, mean), "nll": nll(y, mean, var),
+            "auce": auce(y, mean, var), "coverage95": coverage(y, mean, var)}

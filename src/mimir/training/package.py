@@ -1,0 +1,134 @@
+"""``mimir module create``: a trained run (plus its cross-validation) into a module folder.
+
+The folder follows the published layout (snapshot, metadata, standardisation,
+calibration factors) plus ``module.json``: format version, backbone, input format,
+targets, provenance (training data, subjects, iterations, cross-validation metrics),
+the snapshot's SHA-256, and per-target uncertainty thresholds (the 99th percentile of
+the calibrated predicted sd on the cross-validation's held-out predictions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mimir._version import __version__
+from mimir.errors import UsageError
+from mimir.modules.format import (
+    CALIBRATION,
+    INPUT_FORMAT,
+    METADATA,
+    MODULE_FORMAT_VERSION,
+    SNAPSHOT,
+    STANDARDIZATION,
+    file_sha256,
+)
+from mimir.output.atomic import atomic_path, write_text
+from mimir.training.train import snapshots
+
+
+def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: pd.DataFrame,
+                  crossval_dir: str | os.PathLike | None = None, iteration: int | None = None,
+                  half: bool = False, overwrite: bool = False,
+                  provenance: dict | None = None) -> Path:
+    """Write a module folder from a finished training run.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A training run (``mimir train``).
+    out_dir : path-like
+        The module folder to create (its name is the module's name).
+    meta : DataFrame
+        Per target column: ``column``, ``name``, ``field``, ``unit``, ``divisor``.
+    crossval_dir : path-like, optional
+        A cross-validation of the same targets: its ``calibration_factors.csv``,
+        metrics and held-out predictions go into the module. Without it every
+        calibration factor is 1 (said in module.json).
+    iteration : int, optional
+        Snapshot to package (default the last).
+    half : bool
+        Store weights as float16 (loading restores float32).
+    overwrite : bool
+        Replace an existing folder.
+    provenance : dict, optional
+        Extra facts for module.json (e.g. the commands that made it).
+    """
+    import torch
+
+    from mimir.modules.snapshot import load_state_dict
+
+    run = Path(run_dir)
+    out = Path(out_dir)
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise UsageError(f"{run} is not a training run (no config.json)")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    targets = cfg["targets"]
+    snaps = dict(snapshots(run))
+    if not snaps:
+        raise UsageError(f"{run} has no snapshots")
+    it = iteration if iteration is not None else max(snaps)
+    if it not in snaps:
+        raise UsageError(f"{run} has no snapshot at iteration {it} (has {sorted(snaps)})")
+    meta = meta.set_index("column")
+    missing = [t for t in targets if t not in meta.index]
+    if missing:
+        raise UsageError(f"no metadata (name, unit, divisor) for target columns {missing}")
+    factors = {t: 1.0 for t in targets}
+    cv_info: dict = {"calibration": "none: all factors 1"}
+    thresholds = {}
+    if crossval_dir is not None:
+        cv = Path(crossval_dir)
+        cf = pd.read_csv(cv / "calibration_factors.csv").set_index("target")
+        for t in targets:
+            if t not in cf.index:
+                raise UsageError(f"{cv / 'calibration_factors.csv'} has no factor for {t}")
+            factors[t] = float(cf.loc[t, "calibration_factor"])
+        metrics = pd.read_csv(cv / "metrics.csv")
+        last = metrics[metrics["iteration"] == metrics["iteration"].max()]
+        cv_info = {"folder": str(cv), "calibration": "pooled held-out predictions",
+                   "metrics": last.to_dict("records")}
+        pooled = pd.read_csv(cv / "pooled_predictions.csv")
+        for t in targets:
+            d = float(meta.loc[t, "divisor"])
+            sd = np.sqrt(pooled[f"{t}_var"].to_numpy() * factors[t]) / d
+            thresholds[str(meta.loc[t, "name"])] = float(np.nanpercentile(sd, 99))
+    if out.exists():
+        if not overwrite:
+            raise UsageError(f"{out} exists; use --overwrite to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    state = load_state_dict(snaps[it])
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    with atomic_path(out / SNAPSHOT) as tmp:
+        torch.save({"state_dict": state, "iteration": it}, tmp)
+    lines = ["Name,Field,Unit,Divisor"]
+    for t in targets:
+        r = meta.loc[t]
+        lines.append(f"{r['name']},{r['field']},{r['unit']},{float(r['divisor']):g}")
+    write_text(out / METADATA, "\n".join(lines) + "\n")
+    lines = ["stand_mean,stand_stdev"] + [f"{m!r},{s!r}" for m, s in
+                                          zip(cfg["stand_mean"], cfg["stand_sd"], strict=True)]
+    write_text(out / STANDARDIZATION, "\n".join(lines) + "\n")
+    write_text(out / CALIBRATION, "\n".join(["calibration_factor"] +
+                                            [repr(factors[t]) for t in targets]) + "\n")
+    info = {
+        "format_version": MODULE_FORMAT_VERSION,
+        "backbone": cfg["config"]["backbone"],
+        "input_format": INPUT_FORMAT,
+        "weights_dtype": "float16" if half else "float32",
+        "targets": [str(meta.loc[t, "name"]) for t in targets],
+        "target_columns": targets,
+        "provenance": {"engine": f"mimir {__version__}", "run": str(run), "iteration": it,
+                       "training": cfg["config"], "n_subjects": len(cfg["subjects"]),
+                       "crossval": cv_info, **(provenance or {})},
+        "uncertainty_thresholds": thresholds,
+        "checksums": {SNAPSHOT: file_sha256(out / SNAPSHOT)},
+    }
+    write_text(out / "module.json", json.dumps(info, indent=1))
+    return out

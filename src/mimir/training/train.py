@@ -1,0 +1,210 @@
+"""The training loop (modules.md, "How modules were made").
+
+Mean-variance ResNet; Gaussian NLL with missing labels; Adam; the learning rate divided
+by 10 after 80 % of the iterations; a random integer translation of up to 16 pixels;
+labels standardised with the training subjects' mean and sd (ddof = 1).
+
+A run folder holds::
+
+    config.json            targets, subjects, hyper-parameters, standardisation
+    log.csv                iteration, running loss, learning rate, seconds
+    snapshots/iter_NNNNNN.pth.tar   weights every ``snapshot_every`` iterations
+    resume.pth.tar         latest weights + optimiser + random states (for resuming)
+    complete               written when the last iteration is done
+
+Rerunning the same command resumes from ``resume.pth.tar``; a finished run is left
+as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mimir.errors import UsageError
+from mimir.output.atomic import atomic_path, write_text
+from mimir.training.data import Dataset, random_shifts, translate
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters (defaults: the published method)."""
+
+    backbone: str = "resnet50"
+    iterations: int = 10000
+    batch_size: int = 32
+    lr: float = 5e-5
+    lr_drop_at: float = 0.8
+    snapshot_every: int = 1000
+    seed: int = 0
+    augment: bool = True
+    max_shift: int = 16
+    init_weights: str | None = None
+
+
+def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target mean and sd (ddof = 1) over known labels."""
+    mean = np.nanmean(labels, axis=0)
+    n = np.sum(~np.isnan(labels), axis=0)
+    sd = np.array([np.nanstd(labels[:, j], ddof=1) if n[j] > 1 else 1.0
+                   for j in range(labels.shape[1])])
+    sd[~np.isfinite(sd) | (sd <= 0)] = 1.0
+    return mean, sd
+
+
+def _init_backbone(net, path: str | None, log: Callable[[str], None]) -> None:
+    if path is None:
+        log("no initial weights given: training starts from random weights (ImageNet "
+            "weights cannot be downloaded here; pass --init-weights FILE to use a local copy)")
+        return
+    from mimir.modules.snapshot import load_state_dict
+
+    state = load_state_dict(path)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("fc.")]:
+        raise UsageError(f"{path}: weights do not fit a {type(net).__name__} backbone")
+    log(f"initial weights from {path}")
+
+
+def _save(path: Path, obj: dict) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def run_complete(out_dir: str | os.PathLike) -> bool:
+    return (Path(out_dir) / "complete").is_file()
+
+
+def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
+          device: str = "auto", threads: int | None = None,
+          on_progress: Callable[[int, float], None] | None = None,
+          log: Callable[[str], None] = print) -> Path:
+    """Train a module's network on ``data``; resumable.
+
+    Parameters
+    ----------
+    data : Dataset
+        Training subjects (images and labels).
+    out_dir : path-like
+        Run folder (see the module docstring).
+    config : TrainConfig
+    device : str
+        ``auto``, ``cpu`` or ``cuda``.
+    threads : int, optional
+        Torch CPU threads.
+    on_progress : callable, optional
+        Called with (iteration, running loss) after every iteration.
+    log : callable
+        Messages for the user.
+
+    Returns
+    -------
+    Path
+        The run folder.
+    """
+    import torch
+
+    from mimir.inference.engine import pick_device, set_threads
+    from mimir.modules.network import build_network
+    from mimir.training.loss import gaussian_nll
+
+    out = Path(out_dir)
+    cfg_path = out / "config.json"
+    mean, sd = standardisation(data.labels)
+    cfg = {"config": asdict(config), "targets": data.targets, "subjects": data.names,
+           "stand_mean": mean.tolist(), "stand_sd": sd.tolist()}
+    if cfg_path.is_file():
+        prev = json.loads(cfg_path.read_text(encoding="utf-8"))
+        for key in ("config", "targets", "subjects"):
+            if prev.get(key) != cfg[key]:
+                raise UsageError(f"{out} holds a run with a different {key}; use another "
+                                 "--out folder")
+        if run_complete(out):
+            log(f"{out}: already complete")
+            return out
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(cfg_path, json.dumps(cfg, indent=1))
+    (out / "snapshots").mkdir(exist_ok=True)
+
+    dev = pick_device(device)
+    set_threads(threads)
+    torch.manual_seed(config.seed)
+    net = build_network(config.backbone, len(data.targets))
+    _init_backbone(net, config.init_weights, log)
+    net = net.to(dev).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    start = 0
+    resume = out / "resume.pth.tar"
+    if resume.is_file():
+        state = torch.load(resume, map_location=dev, weights_only=True)
+        net.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = json.loads(state["numpy_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["iteration"])
+        log(f"resuming {out} at iteration {start}")
+    labels = (data.labels - mean) / sd
+    N = len(data)
+    drop_at = int(round(config.lr_drop_at * config.iterations))
+    net.train()
+    running = None
+    t0 = time.perf_counter()
+    log_path = out / "log.csv"
+    if not log_path.exists():
+        log_path.write_text("iteration,loss,lr,seconds\n")
+    log_lines = []
+    for it in range(start, config.iterations):
+        lr = config.lr * (0.1 if it >= drop_at else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.choice(N, size=min(config.batch_size, N), replace=False)
+        imgs = data.images[idx]
+        if config.augment:
+            imgs = translate(imgs, random_shifts(rng, len(idx), config.max_shift))
+        x = torch.from_numpy(imgs).to(dev).float().contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(labels[idx]).to(dev).float()
+        loss = gaussian_nll(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        val = float(loss.detach())
+        running = val if running is None else 0.98 * running + 0.02 * val
+        log_lines.append(f"{it + 1},{val:.6g},{lr:.3g},{time.perf_counter() - t0:.1f}\n")
+        if on_progress:
+            on_progress(it + 1, running)
+        done = it + 1
+        if done % config.snapshot_every == 0 or done == config.iterations:
+            sd_cpu = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+            _save(out / "snapshots" / f"iter_{done:06d}.pth.tar",
+                  {"state_dict": sd_cpu, "iteration": done})
+            _save(resume, {"state_dict": sd_cpu, "iteration": done,
+                           "optimizer": opt.state_dict(),
+                           "numpy_rng": json.dumps(rng.bit_generator.state),
+                           "torch_rng": torch.get_rng_state()})
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write("".join(log_lines))
+            log_lines = []
+    if log_lines:
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write("".join(log_lines))
+    write_text(out / "complete", f"{config.iterations}\n")
+    return out
+
+
+def snapshots(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(iteration, path) of a run's snapshots, ascending."""
+    snaps = []
+    for p in sorted((Path(out_dir) / "snapshots").glob("iter_*.pth.tar")):
+        snaps.append((int(p.name[5:11]), p))
+    return snaps

@@ -1,0 +1,110 @@
+"""Evaluation metrics against hand computations; the loss with missing labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mimir.training import metrics as M
+from mimir.training.loss import gaussian_nll
+
+
+def brute_icc21(y, pred):
+    """ICC(2,1) from a two-way ANOVA written out with loops."""
+    data = [[a, b] for a, b in zip(y, pred, strict=True)]
+    n, k = len(data), 2
+    grand = sum(sum(r) for r in data) / (n * k)
+    row_means = [sum(r) / k for r in data]
+    col_means = [sum(data[i][j] for i in range(n)) / n for j in range(k)]
+    ssr = sum(k * (m - grand) ** 2 for m in row_means)
+    ssc = sum(n * (m - grand) ** 2 for m in col_means)
+    sst = sum((data[i][j] - grand) ** 2 for i in range(n) for j in range(k))
+    sse = sst - ssr - ssc
+    msr, msc, mse = ssr / (n - 1), ssc / (k - 1), sse / ((n - 1) * (k - 1))
+    return (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+
+
+def test_icc_small_table_against_anova():
+    y = [9.0, 6.0, 8.0, 7.0, 10.0, 6.0]
+    p = [2.0, 1.0, 4.0, 1.0, 5.0, 2.0]
+    assert M.icc21(y, p) == pytest.approx(brute_icc21(y, p), rel=1e-12)
+    # a constant offset lowers absolute agreement but not consistency
+    y2 = np.arange(10.0)
+    assert M.icc21(y2, y2) == pytest.approx(1.0)
+    assert M.icc21(y2, y2 + 3) < 0.9
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(-100, 100), st.floats(-100, 100)), min_size=3,
+                max_size=30))
+def test_icc_matches_anova_property(pairs):
+    y = [a for a, _ in pairs]
+    p = [b for _, b in pairs]
+    ref = brute_icc21(y, p) if np.var(y + p) > 1e-6 else float("nan")
+    got = M.icc21(y, p)
+    if math.isfinite(ref) and abs(ref) < 1e6:
+        assert got == pytest.approx(ref, rel=1e-6, abs=1e-9)
+
+
+def test_r2_mae_mape_edge_cases():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert M.r2(y, y) == 1.0
+    assert M.r2(y, np.full(4, y.mean())) == pytest.approx(0.0)
+    assert math.isnan(M.r2(np.ones(4), np.arange(4.0)))  # no variance in the reference
+    assert M.mae(y, y + 0.5) == pytest.approx(0.5)
+    assert M.mae([1.0, np.nan], [2.0, 5.0]) == pytest.approx(1.0)  # missing left out
+    # MAPE leaves out references near 0
+    assert M.mape([0.0, 2.0, 4.0], [5.0, 1.0, 5.0]) == pytest.approx(100 * (0.5 + 0.25) / 2)
+    assert math.isnan(M.mape([0.0, 1e-5], [1.0, 1.0]))
+
+
+def test_calibration_factor_recovers_a_known_scale():
+    rng = np.random.default_rng(0)
+    n = 200_000
+    var = rng.uniform(0.5, 2.0, n)
+    y = rng.normal(0, np.sqrt(3.0 * var))  # true variance is 3x the predicted
+    s = M.calibration_factor(y, np.zeros(n), var)
+    assert s == pytest.approx(3.0, rel=0.02)
+    # s minimises the NLL
+    assert M.nll(y, 0, s * var) < M.nll(y, 0, 0.9 * s * var)
+    assert M.nll(y, 0, s * var) < M.nll(y, 0, 1.1 * s * var)
+
+
+def test_auce_of_perfectly_calibrated_sample_is_near_zero():
+    rng = np.random.default_rng(1)
+    n = 100_000
+    var = rng.uniform(0.1, 4.0, n)
+    y = rng.normal(0, np.sqrt(var))
+    assert M.auce(y, np.zeros(n), var) < 0.005
+    curve = M.calibration_curve(y, np.zeros(n), var)
+    np.testing.assert_allclose(curve, M.LEVELS, atol=0.01)
+    # overconfident predictions are far from the diagonal
+    assert M.auce(y, np.zeros(n), var / 4) > 0.1
+    assert M.coverage(y, np.zeros(n), var) == pytest.approx(0.95, abs=0.005)
+
+
+def test_sparsification_removes_most_uncertain_first():
+    y = np.zeros(4)
+    mean = np.array([0.1, 0.2, 4.0, 8.0])
+    var = np.array([1.0, 2.0, 3.0, 4.0])
+    f, m = M.sparsification(y, mean, var, fractions=[0.0, 0.25, 0.5])
+    np.testing.assert_allclose(m, [(0.1 + 0.2 + 4 + 8) / 4, (0.1 + 0.2 + 4) / 3, 0.15])
+
+
+def test_loss_masks_missing_labels():
+    out = torch.tensor([[0.5, 0.0, 1.0, math.log(2.0)], [2.0, 1.0, -1.0, 0.0]])
+    labels = torch.tensor([[1.0, float("nan")], [0.0, -1.0]])
+    # entries: (0,0) known, (0,1) missing, (1,0) known, (1,1) known
+    e00 = math.exp(-0.0) * (1.0 - 0.5) ** 2 + 0.0
+    e10 = math.exp(-1.0) * (0.0 - 2.0) ** 2 + 1.0
+    e11 = math.exp(-0.0) * (-1.0 + 1.0) ** 2 + 0.0
+    assert float(gaussian_nll(out, labels)) == pytest.approx((e00 + e10 + e11) / 4)
+    # the missing entry's outputs get no gradient
+    o = out.clone().requires_grad_(True)
+    gaussian_nll(o, labels).backward()
+    assert torch.all(o.grad[0, 2:] == 0) and torch.any(o.grad[0, :2] != 0)
