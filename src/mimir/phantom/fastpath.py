@@ -69,7 +69,7 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
     pl = place_stations(P, dims, sp)
     trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)
     rows, cols, nz = (int(v) for v in np.max(pl.W_end, axis=0))
-    y0 = float(np.min(P[:, 1]))
+    y0 = min(st.y0 for st in stations)
     x = stations[0].x0 + PIXEL_SPACING * np.arange(cols)
     y = y0 + PIXEL_SPACING * np.arange(rows)
     z = stations[0].z_top - OUTPUT_SPACING[2] * np.arange(nz)

@@ -26,7 +26,7 @@ Each option reproduces an irregularity of the UK Biobank cohort
 ``corrupt_member``
     One water slice is replaced by bytes that are not a readable DICOM file.
 ``knee_cut``
-    The subject is positioned 120 mm lower, so the knees (and part of the thighs)
+    The subject is positioned 150 mm lower, so the knees (and part of the thighs)
     fall below the last station: incomplete coverage.
 """
 

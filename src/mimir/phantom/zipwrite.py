@@ -52,10 +52,10 @@ def zip_name(eid: int, instance: int = 2) -> str:
 
 
 def _series_time(seconds: float) -> str:
-    t = SESSION_START_S + seconds
-    hh, rem = divmod(int(t), 3600)
+    us = int(round((SESSION_START_S + seconds) * 1e6))
+    secs, frac = divmod(us, 1_000_000)
+    hh, rem = divmod(secs, 3600)
     mm, ss = divmod(rem, 60)
-    frac = int(round((t - int(t)) * 1e6))
     return f"{hh:02d}{mm:02d}{ss:02d}.{frac:06d}"
 
 
