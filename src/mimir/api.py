@@ -68,8 +68,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
           device: str = "auto", workers: int = 1, ci: float = 0.95, resume: bool = False,
           overwrite: bool = False, precision: str = "fp32", compile: bool = False,
           threads: int | None = None, exclude=None, exclude_column: str | None = None,
-          limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
-          on_batch=None):
+          qc: str = "warn", limits: Limits = DEFAULT_LIMITS, on_start=None,
+          on_preprocessed=None, on_batch=None):
     """Predict every module's targets for every subject, with confidence intervals.
 
     The first five arguments keep the original MIMIR ``infer`` order, so existing
@@ -102,6 +102,9 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
         Torch CPU threads (default: CPUs not used by workers).
     exclude, exclude_column
         An exclusion list (subjects reported as ``excluded``).
+    qc : {'warn', 'strict', 'off'}
+        QC flags as columns (warn), and no predictions for subjects failing QC
+        (strict), or no QC columns (off).
     limits : Limits
         Resource limits for untrusted zips.
 
@@ -115,6 +118,6 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile, threads=threads, limits=limits, exclude=exclude,
-                        exclude_column=exclude_column)
+                        exclude_column=exclude_column, qc=qc)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch)

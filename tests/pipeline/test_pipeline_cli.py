@@ -8,7 +8,7 @@ import pytest
 from pipeline_helpers import zips
 from typer.testing import CliRunner
 
-from mimir.cache.store import Cache
+from mimir.cache.store import Cache, CacheEntry
 from mimir.cli import app
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -58,6 +58,28 @@ def test_preprocess_some_failed_exit_1_after_processing_the_rest(runner, tmp_pat
     assert "Traceback" not in res.output
     f = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
     assert sorted(f["name"]) == sorted([missing.stem, notzip.stem])
+
+
+def test_preprocess_ids_dicom_dir_instance(runner, tmp_path, phantom_dir):
+    src = zips(phantom_dir)[0]
+    eid = src.stem.split("_")[0]
+    ids = tmp_path / "ids.csv"
+    ids.write_text(f"eid,sex\n{eid},1\n")
+    cache = tmp_path / "cache"
+    # instance 2 names the phantom's zip: already cached here, so not redone
+    Cache(cache).write(np.zeros((3, 256, 256), np.uint8), CacheEntry(name=src.stem))
+    ok = runner.invoke(app, ["preprocess", "--ids", str(ids), "--dicom-dir", str(phantom_dir),
+                             "--cache", str(cache)])
+    assert ok.exit_code == 0, ok.output
+    assert "1 already cached" in text(ok)
+    # instance 3 names a zip that does not exist: a failure, exit 1
+    bad = runner.invoke(app, ["preprocess", "--ids", str(ids), "--dicom-dir", str(phantom_dir),
+                              "--instance", "3", "--cache", str(cache)])
+    assert bad.exit_code == 1, bad.output
+    f = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    assert f["name"].tolist() == [f"{eid}_20201_3_0"]
+    assert f["kind"].tolist() == ["missing file"]
+    assert f["path"].iloc[0] == str(phantom_dir / f"{eid}_20201_3_0.zip")
 
 
 @pytest.mark.parametrize("args", [
@@ -124,8 +146,6 @@ def test_show_cached_image(runner, tmp_path, phantom_dir):
     src = zips(phantom_dir)[0]
     img = np.zeros((3, 256, 256), dtype=np.uint8)
     img[:, 100:150, 30:200] = 200
-    from mimir.cache.store import CacheEntry
-
     Cache(cache).write(img, CacheEntry(name=src.stem))
     out = tmp_path / "c.png"
     res = runner.invoke(app, ["show", str(Cache(cache).image_path(src.stem)), "-o", str(out)])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import pandas as pd
 import pytest
 from pipeline_helpers import HOSTILE_LIMITS
@@ -17,8 +20,11 @@ def hostile_run(request, hostile_folder, tmp_path_factory):
     cache = tmp_path_factory.mktemp(f"cache_w{request.param}") / "cache"
     missing = folder / "9100003_20201_2_0.zip"
     assert not missing.exists()
-    summary = mimir.preprocess([folder, missing], cache, workers=request.param,
-                               limits=HOSTILE_LIMITS)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        summary = mimir.preprocess([folder, missing], cache, workers=request.param,
+                                   limits=HOSTILE_LIMITS)
+    assert "Traceback" not in stderr.getvalue()
     return summary, cache, exp
 
 

@@ -29,7 +29,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from mimir.cli import infer_cmd, phantom_cmd, preprocess_cmd, train_cmd  # noqa: F401
+    from mimir.cli import (  # noqa: F401
+        demo_cmd,
+        infer_cmd,
+        phantom_cmd,
+        preprocess_cmd,
+        qc_cmd,
+        train_cmd,
+    )
 
 
 _register()

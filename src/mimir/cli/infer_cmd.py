@@ -46,6 +46,8 @@ def infer(
     exclude: Path = typer.Option(None, "--exclude", help="Subjects not to process."),
     exclude_column: str = typer.Option(None, "--exclude-column", help="Id column of "
                                        "--exclude."),
+    qc: str = typer.Option("warn", "--qc", help="strict: no predictions for subjects failing "
+                           "QC; warn: predictions plus QC columns; off: no QC columns."),
     max_subject_bytes: int = LIMIT_SUBJECT,
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
@@ -63,7 +65,7 @@ def infer(
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile_, threads=threads, exclude=exclude,
-                        exclude_column=exclude_column,
+                        exclude_column=exclude_column, qc=qc,
                         limits=limits_options(max_subject_bytes, max_member_bytes,
                                               max_members, max_slice_pixels),
                         command=shlex.join(["mimir"] + sys.argv[1:]))

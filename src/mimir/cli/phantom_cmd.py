@@ -34,8 +34,8 @@ def phantom(
     truncated: bool = typer.Option(False, "--truncated", help="Cut each zip to 60%."),
     corrupt_member: bool = typer.Option(False, "--corrupt-member", help="Replace one water "
                                         "slice with unreadable bytes."),
-    knee_cut: bool = typer.Option(False, "--knee-cut", help="Position subjects 150 mm lower "
-                                  "so the knees fall outside the field of view."),
+    knee_cut: bool = typer.Option(False, "--knee-cut", help="Position subjects so the knees lie "
+                                  "120 mm below the field of view."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
     fast: bool = typer.Option(False, "--fast", help="Write 2D images straight into OUT_DIR as "
                               "an image cache (fast path, no zips; for training data)."),

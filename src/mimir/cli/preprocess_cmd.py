@@ -87,7 +87,12 @@ def show(
     from mimir.errors import UsageError
     from mimir.projection.render import save_channels_png
 
+    if not image.is_file():
+        raise UsageError(f"{image} does not exist")
     if output.exists() and not overwrite:
         raise UsageError(f"{output} exists; use --overwrite to replace it")
-    save_channels_png(image, output)
+    try:
+        save_channels_png(image, output)
+    except ValueError as exc:
+        raise UsageError(f"{image} is not a MIMIR 2D image: {exc}") from None
     out.print(f"wrote {output}")

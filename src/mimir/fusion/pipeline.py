@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mimir.fusion.fuse import END_SLICES_DROPPED, Trim, apply_trim, fuse_signal, trim_overlaps
 from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations, resample_station
 from mimir.fusion.stations import Station, StationSet
+from mimir.qc.measures import overlap_swap_scores
 
 
 @dataclass
@@ -23,6 +24,9 @@ class Fused:
     affine : ndarray, shape (4, 4)
         Voxel index to RAS+ mm (NIfTI convention).
     warnings : list of str
+    swap_scores : list of dict
+        Fat-fraction agreement in each overlap (see
+        :func:`mimir.qc.measures.overlap_swap_scores`).
     """
 
     water: np.ndarray
@@ -31,6 +35,7 @@ class Fused:
     trim: Trim
     affine: np.ndarray
     warnings: list
+    swap_scores: list = field(default_factory=list)
 
 
 def _prepare(stations: list[Station], pl: Placement, trim: Trim) -> list[np.ndarray]:
@@ -81,7 +86,10 @@ def fuse_stations(ss: StationSet) -> Fused:
     for i, o in enumerate(trim.raw_overlaps):
         if o <= 0:
             warnings.append(f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)")
-    water = fuse_signal(_prepare(ss.water, pl, trim), trim)
-    fat = fuse_signal(_prepare(ss.fat, pl, trim), trim)
+    w_st = _prepare(ss.water, pl, trim)
+    f_st = _prepare(ss.fat, pl, trim)
+    swap = overlap_swap_scores(w_st, f_st, trim.overlaps)
+    water = fuse_signal(w_st, trim)
+    fat = fuse_signal(f_st, trim)
     return Fused(water=water, fat=fat, placement=pl, trim=trim,
-                 affine=fused_affine(P, pl.W_end), warnings=warnings)
+                 affine=fused_affine(P, pl.W_end), warnings=warnings, swap_scores=swap)

@@ -78,8 +78,11 @@ def group_stations(slices: list[DicomSlice]) -> list[Station]:
         order = np.argsort(-pos[:, 2], kind="stable")
         voxels = np.stack([group[i].pixels for i in order], axis=0)
         n = len(group)
+        if n < 2:
+            raise SubjectError("inconsistent stations", f"series {sn} has a single slice: its "
+                               "slice spacing is undefined")
         z = pos[:, 2]
-        dz = (np.max(z) - np.min(z)) / (n - 1) if n > 1 else np.float32(np.nan)
+        dz = (np.max(z) - np.min(z)) / (n - 1)
         spacing = np.array([group[0].spacing[0], group[0].spacing[1], dz], dtype=np.float32)
         stations.append(Station(series_number=sn, name=group[0].description,
                                 time=group[0].series_time, position=np.max(pos, axis=0),

@@ -42,7 +42,7 @@ from mimir.output.predictions import combined_table, published_table
 from mimir.output.records import FAILURE_COLUMNS, merge_records
 
 STATE_DIR = ".mimir"
-OUTPUT_FILES = ("predictions.csv", "predictions.parquet", "failures.csv", "run.json")
+OUTPUT_FILES = ("predictions.csv", "predictions.parquet", "failures.csv", "qc.csv", "run.json")
 
 
 @dataclass
@@ -61,6 +61,7 @@ class InferOptions:
     limits: Limits = DEFAULT_LIMITS
     exclude: str | os.PathLike | None = None
     exclude_column: str | None = None
+    qc: str = "warn"
     command: str = ""
 
 
@@ -210,6 +211,8 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         raise UsageError("--batch-size must be at least 1")
     if not 0 < opts.ci < 1:
         raise UsageError("--ci must be between 0 and 1 (e.g. 0.95)")
+    if opts.qc not in ("strict", "warn", "off"):
+        raise UsageError("--qc must be strict, warn or off")
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if isinstance(modules, (str, os.PathLike)):
@@ -300,11 +303,25 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     pending: dict[int, dict[str, np.ndarray | None]] = {}
     predicted = 0
     records = []
+    qc_failed: set[str] = set()
+
+    def passes_qc(name: str) -> bool:
+        from mimir.qc.flags import subject_flags
+
+        entry = cache_dir.read_entry(name)
+        if not entry.facts:
+            return True
+        if subject_flags(entry.facts, entry.warnings)["qc_pass"]:
+            return True
+        qc_failed.add(name)
+        return False
 
     def run_chunk(c: int):
         nonlocal predicted
         got = pending.pop(c)
         ready = [n for n in chunk_members[c] if got.get(n) is not None]
+        if opts.qc == "strict":
+            ready = [n for n in ready if passes_qc(n)]
         if not ready:
             return
         batch = np.stack([got[n] for n in ready])
@@ -366,7 +383,16 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         (out / m.name).mkdir(exist_ok=True)
         with atomic_path(out / m.name / "predictions.csv") as tmp:
             published_table(m.targets, ns, mean, var).to_csv(tmp, index=False)
-    table = combined_table([e.module for e in engines], results, opts.ci)
+    qc = None
+    if opts.qc != "off":
+        from mimir.qc.flags import qc_table
+
+        listed = sorted({n for ns, _, _ in results.values() for n in ns} | qc_failed)
+        qc = qc_table(cache_dir, [n for n in listed if cache_dir.has(n)])
+        with atomic_path(out / "qc.csv") as tmp:
+            qc.to_csv(tmp, index=False)
+    table = combined_table([e.module for e in engines], results, opts.ci, qc=qc,
+                           extra_names=sorted(qc_failed))
     with atomic_path(out / "predictions.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out / "predictions.parquet") as tmp:
@@ -385,6 +411,8 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         "device": device,
         "threads": threads,
         "precision": opts.precision,
+        "qc": opts.qc,
+        "qc_failed_not_predicted": sorted(qc_failed),
         "compile": opts.compile,
         "batch_size": B,
         "ci": opts.ci,

@@ -52,7 +52,8 @@ def target_labels(modules) -> dict:
             for m in modules for t in m.targets}
 
 
-def combined_table(modules, results: dict, level: float) -> pd.DataFrame:
+def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None = None,
+                   extra_names: list[str] = ()) -> pd.DataFrame:
     """One row per subject with mean, sd, variance and interval bounds of every target.
 
     Parameters
@@ -62,11 +63,23 @@ def combined_table(modules, results: dict, level: float) -> pd.DataFrame:
         module name -> (names, mean (N, T), variance (N, T)).
     level : float
         Interval level (e.g. 0.95).
+    qc : DataFrame, optional
+        QC flags by subject (``qc_pass``, ``qc_flags``): added as columns, and each
+        target gets ``<Name>_uncertain`` (predicted sd above the module's threshold, see
+        :func:`mimir.qc.flags.uncertainty_threshold`).
+    extra_names : list of str
+        Subjects to list even without predictions (e.g. failed QC in strict mode).
     """
+    from mimir.qc.flags import uncertainty_threshold
+
     labels = target_labels(modules)
     lab = level_label(level)
-    names = sorted({n for ns, _, _ in results.values() for n in ns})
+    names = sorted({n for ns, _, _ in results.values() for n in ns} | set(extra_names))
     table = pd.DataFrame({"name": names})
+    if qc is not None:
+        q = qc.set_index("name")
+        table["qc_pass"] = [q["qc_pass"].get(n) for n in names]
+        table["qc_flags"] = [q["qc_flags"].get(n, "") for n in names]
     cols = {}
     for m in modules:
         if m.name not in results:
@@ -82,4 +95,9 @@ def combined_table(modules, results: dict, level: float) -> pd.DataFrame:
                 col = np.full(len(names), np.nan)
                 col[idx] = values
                 cols[f"{label}_{stat}_in_{u}"] = col
+            if qc is not None:
+                th, _ = uncertainty_threshold(m, t)
+                flag = np.full(len(names), None, dtype=object)
+                flag[idx] = np.sqrt(var[:, j]) > th
+                cols[f"{label}_uncertain"] = flag
     return pd.concat([table, pd.DataFrame(cols)], axis=1)

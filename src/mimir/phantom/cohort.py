@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,16 +13,22 @@ from mimir.phantom.geometry import output_grid
 from mimir.phantom.subject import PhantomSubject, draw_cohort
 from mimir.phantom.truth import TRUTH_COLUMNS, measure_truth
 from mimir.phantom.variants import CLEAN, Variants
-from mimir.phantom.zipwrite import KNEE_CUT_MM, subject_geometry, write_subject_zip, zip_name
+from mimir.phantom.zipwrite import (
+    knee_cut_subject,
+    subject_geometry,
+    write_subject_zip,
+    zip_name,
+)
 
 TRUTH_FILE = "truth.csv"
 
 
 def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN) -> dict:
     """The truth of a subject as written to ``truth.csv``."""
+    stations = subject_geometry(subject, seed)
     if variants.knee_cut:
-        subject = dataclasses.replace(subject, chin_z=subject.chin_z - KNEE_CUT_MM)
-    grid = output_grid(subject_geometry(subject, seed))
+        subject = knee_cut_subject(subject, stations)
+    grid = output_grid(stations)
     row = measure_truth(subject, grid)
     row["name"] = zip_name(subject.eid).split(".")[0]
     return row

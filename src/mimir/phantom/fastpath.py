@@ -11,7 +11,6 @@ anterior-posterior, z = foot to head) and describes the same body as the subject
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,7 @@ from mimir.phantom.geometry import PIXEL_SPACING, StationGeometry
 from mimir.phantom.scanner import acquire, bias_field, edge_factor, station_gains
 from mimir.phantom.subject import PhantomSubject
 from mimir.phantom.truth import measure_truth
-from mimir.phantom.zipwrite import KNEE_CUT_MM, subject_geometry, zip_name
+from mimir.phantom.zipwrite import knee_cut_subject, subject_geometry, zip_name
 
 
 @dataclass
@@ -62,9 +61,9 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
     -------
     FastSubject
     """
-    if knee_cut:
-        subject = dataclasses.replace(subject, chin_z=subject.chin_z - KNEE_CUT_MM)
     stations = subject_geometry(subject, seed)
+    if knee_cut:
+        subject = knee_cut_subject(subject, stations)
     P, dims, sp = station_arrays(stations)
     pl = place_stations(P, dims, sp)
     trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)

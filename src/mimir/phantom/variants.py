@@ -26,8 +26,8 @@ Each option reproduces an irregularity of the UK Biobank cohort
 ``corrupt_member``
     One water slice is replaced by bytes that are not a readable DICOM file.
 ``knee_cut``
-    The subject is positioned 150 mm lower, so the knees (and part of the thighs)
-    fall below the last station: incomplete coverage.
+    The subject is positioned lower, so that the knees lie 120 mm below the last slice
+    of the last station: incomplete coverage (as for about 3 % of UK Biobank subjects).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ SESSION_START_S = 10 * 3600 + 11 * 60 + 12
 MANIFEST_HEADER = "filename,patientid,studyid,aet,date,series discription"
 MANIFEST_DATE = "Aug 30, 2015 10:11:12 AM"
 ZIP_TIME = (2015, 8, 30, 10, 11, 12)
-KNEE_CUT_MM = 150.0
+#: With the knee_cut variant the knee lies this far below the lowest slice (mm).
+KNEE_BELOW_FOV_MM = 120.0
 
 
 def zip_name(eid: int, instance: int = 2) -> str:
@@ -128,11 +129,11 @@ def write_subject_zip(path: str | os.PathLike, subject: PhantomSubject, seed: in
     Path
     """
     path = Path(path)
-    if variants.knee_cut:
-        subject = dataclasses.replace(subject, chin_z=subject.chin_z - KNEE_CUT_MM)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, subject.eid, 1]))
     if stations is None:
         stations = subject_geometry(subject, seed)
+    if variants.knee_cut:
+        subject = knee_cut_subject(subject, stations)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, subject.eid, 1]))
     gains = station_gains(seed, subject.eid)
     uids = _Uids(subject, seed)
     members: list[tuple[str, bytes]] = []
@@ -247,6 +248,19 @@ def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
             info.create_system = 3
             zf.writestr(info, data, compresslevel=1)
     return buf.getvalue()
+
+
+def knee_cut_subject(subject: PhantomSubject,
+                     stations: list[StationGeometry]) -> PhantomSubject:
+    """The subject positioned so its knees lie ``KNEE_BELOW_FOV_MM`` below the last slice
+    (the ``knee_cut`` variant: incomplete coverage). Subjects whose knees already lie that
+    low are left as they are."""
+    from mimir.phantom.anatomy import LANDMARKS
+
+    fov_bottom = min(s.z_top - (s.n - 1) * s.dz for s in stations)
+    drop = (LANDMARKS["chin"] - LANDMARKS["knee"]) * subject.height_cm * 10.0
+    chin_z = fov_bottom - KNEE_BELOW_FOV_MM + drop
+    return dataclasses.replace(subject, chin_z=min(subject.chin_z, chin_z))
 
 
 def subject_geometry(subject: PhantomSubject, seed: int) -> list[StationGeometry]:

@@ -250,7 +250,18 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
         if on_record:
             on_record(rec)
     write_tables(cache.root, records)
+    write_qc(cache, records)
     return BatchSummary(records=records, elapsed=time.perf_counter() - t0)
+
+
+def write_qc(cache: Cache, records: list[Record]) -> None:
+    """Merge the QC flags of this run's subjects into the cache's ``qc.csv``."""
+    from mimir.qc.flags import qc_table
+
+    names = [r.name for r in records if r.status in ("done", "cached")]
+    table = qc_table(cache, names)
+    merge_records(cache.root / "qc.csv", table.to_dict("records"), set(names),
+                  list(table.columns))
 
 
 def write_tables(folder: Path, records: list[Record]) -> None:

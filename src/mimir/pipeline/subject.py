@@ -19,6 +19,7 @@ from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
 from mimir.projection.image2d import make_image
+from mimir.qc.measures import coverage_measures
 from mimir.reading.archive import SubjectArchive, subject_name
 from mimir.reading.slices import read_water_fat
 
@@ -82,7 +83,8 @@ def process_volumes(water: np.ndarray, fat: np.ndarray,
             image, info = make_image(water, fat, total, mask)
         except FloatingPointError as exc:
             raise SubjectError("numerical failure", f"no finite image: {exc}") from None
-        extra = {"mask": mask, "threshold": t, "planes": info["planes"]}
+        extra = {"mask": mask, "threshold": t, "planes": info["planes"],
+                 "coverage": coverage_measures(mask)}
         if keep_ff:
             extra["ff"] = fat_fraction(fat, total)
     return image, extra
@@ -144,6 +146,8 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         "shape": list(fused.water.shape),
         "threshold": extra["threshold"],
         "planes": list(extra["planes"]),
+        "swap_scores": fused.swap_scores,
+        **extra["coverage"],
     }
     result = SubjectResult(name=name, image=image, warnings=warnings, facts=facts,
                            timings=timings)

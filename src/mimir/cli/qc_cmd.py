@@ -1,0 +1,47 @@
+"""``mimir qc``: QC flags over a cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mimir.cli.app import app
+from mimir.cli.common import handle_errors, out
+
+
+@app.command("qc")
+@handle_errors
+def qc(
+    folder: Path = typer.Argument(..., help="An image cache or an infer output folder."),
+    cache: Path = typer.Option(None, "--cache", help="The image cache, if not in FOLDER or "
+                               "FOLDER/cache."),
+    png: Path = typer.Option(None, "--png", help="Grid of flagged subjects' images (default "
+                             "FOLDER/qc_flagged.png)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing QC outputs."),
+):
+    """Count QC flags over a cohort, list the subjects, and draw the flagged ones."""
+    from rich.table import Table
+
+    from mimir.errors import UsageError
+    from mimir.output.atomic import atomic_path
+    from mimir.qc.report import cohort_qc, flagged_grid
+
+    table, counts, c = cohort_qc(folder, cache)
+    png = png or folder / "qc_flagged.png"
+    summary = folder / "qc_summary.csv"
+    for p in (png, summary):
+        if p.exists() and not overwrite:
+            raise UsageError(f"{p} exists; use --overwrite to replace it")
+    with atomic_path(summary) as tmp:
+        counts.to_csv(tmp, index=False)
+    t = Table("flag", "severity", "subjects", "examples", title=f"QC of {len(table)} subjects")
+    for _, r in counts.iterrows():
+        names = r["names"].split()
+        t.add_row(r["flag"], r["severity"], str(r["subjects"]),
+                  " ".join(names[:3]) + (" ..." if len(names) > 3 else ""))
+    out.print(t)
+    passed = int((table["qc_pass"] == True).sum())  # noqa: E712
+    out.print(f"qc_pass: {passed} of {len(table)}; summary: {summary}")
+    grid = flagged_grid(c, table, png)
+    out.print(f"flagged subjects drawn in {grid}" if grid else "no subject is flagged")

@@ -1,0 +1,88 @@
+"""Quality-control measurements taken while preprocessing (pure functions).
+
+They are cheap by-products of fusion and the body mask, stored in each subject's cache
+sidecar (``facts``) so QC costs nothing later; :mod:`mimir.qc.flags` turns them into
+flags.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def overlap_swap_scores(water: list[np.ndarray], fat: list[np.ndarray],
+                        overlaps: list[int], min_signal: float = 50.0) -> list[dict]:
+    """Agreement of the fat fraction of neighbouring stations where they overlap.
+
+    Overlapping slices of stations i and i+1 image the same tissue, so their voxel-wise
+    fat fractions correlate strongly; if one of the two stations has water and fat
+    swapped, its fat fraction is ``1 - ff`` and the correlation turns negative. Scores
+    are computed for the whole overlap and for its left and right halves (a swap of one
+    leg in stations 5-6).
+
+    Parameters
+    ----------
+    water, fat : list of ndarray, (n_i, rows, cols)
+        Trimmed stations (top first), before fading.
+    overlaps : list of int
+        Overlap (slices) kept between station i and i+1.
+
+    Returns
+    -------
+    list of dict
+        Per boundary: ``corr``, ``corr_left``, ``corr_right`` (nan where the overlap is
+        empty or has too little signal).
+    """
+    out = []
+    for i, o in enumerate(overlaps):
+        rec = {"corr": float("nan"), "corr_left": float("nan"), "corr_right": float("nan")}
+        if o > 0:
+            wa, fa = water[i][-o:], fat[i][-o:]
+            wb, fb = water[i + 1][:o], fat[i + 1][:o]
+            r = min(wa.shape[1], wb.shape[1])
+            c = min(wa.shape[2], wb.shape[2])
+            wa, fa, wb, fb = (a[:, :r, :c].astype(np.float64) for a in (wa, fa, wb, fb))
+            sa, sb = wa + fa, wb + fb
+            body = (sa > min_signal) & (sb > min_signal)
+            ffa = np.divide(fa, sa, out=np.zeros_like(fa), where=sa > 0)
+            ffb = np.divide(fb, sb, out=np.zeros_like(fb), where=sb > 0)
+            half = c // 2
+            for key, sel in (("corr", slice(None)), ("corr_left", slice(0, half)),
+                             ("corr_right", slice(half, None))):
+                m = body[:, :, sel]
+                if np.count_nonzero(m) >= 200:
+                    x, y = ffa[:, :, sel][m], ffb[:, :, sel][m]
+                    if np.std(x) > 0 and np.std(y) > 0:
+                        rec[key] = float(np.corrcoef(x, y)[0, 1])
+        out.append(rec)
+    return out
+
+
+def coverage_measures(mask: np.ndarray) -> dict:
+    """Where the body meets the edges of the field of view.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, (X, Y, Z), z from the feet up
+        The body mask.
+
+    Returns
+    -------
+    dict
+        ``bottom_ratio``: the body's cross-section in the lowest 5 slices relative to its
+        widest cross-section in the lower third of the volume. The legs are narrowest
+        at the knees, so the ratio is small when the field of view reaches them and large
+        when it ends on the thighs. ``lateral_edge``: share of slices where the body
+        touches the left or right edge; ``anterior_edge``: share of slices where it
+        touches the anterior edge.
+    """
+    area = mask.sum(axis=(0, 1)).astype(np.float64)
+    n = len(area)
+    lower = area[:max(n // 3, 1)]
+    ratio = float(area[:5].mean() / lower.max()) if n >= 5 and lower.max() > 0 else float("nan")
+    occupied = area > 0
+    lat = (mask[0].any(axis=0) | mask[-1].any(axis=0)) & occupied
+    ant = mask[:, 0, :].any(axis=0) & occupied
+    k = max(int(occupied.sum()), 1)
+    return {"bottom_ratio": ratio, "lateral_edge": float(lat.sum() / k),
+            "anterior_edge": float(ant.sum() / k)}

@@ -1,0 +1,83 @@
+"""``mimir qc``: flags over a cohort, and a picture of the flagged subjects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mimir.cache.store import Cache
+from mimir.errors import UsageError
+from mimir.output.atomic import atomic_path
+from mimir.qc.flags import FLAGS, qc_table
+
+
+def find_cache(folder: Path, cache: Path | None) -> Cache:
+    if cache is not None:
+        return Cache(cache)
+    for cand in (folder, folder / "cache"):
+        if any(cand.glob("*.npy")):
+            return Cache(cand)
+    raise UsageError(f"no cached images in {folder} or {folder / 'cache'}; name the cache "
+                     "with --cache")
+
+
+def cohort_qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, Cache]:
+    """QC flags of every subject in a cache (or an infer output folder).
+
+    Returns
+    -------
+    table : DataFrame
+        One row per subject (see :func:`mimir.qc.flags.qc_table`).
+    counts : DataFrame
+        Per flag: severity, number of subjects, the subjects, the rule.
+    cache : Cache
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    c = find_cache(folder, Path(cache) if cache else None)
+    table = qc_table(c, c.names())
+    rows = []
+    for flag, (sev, rule) in FLAGS.items():
+        hit = table.loc[table[flag].fillna(False).astype(bool), "name"].tolist()
+        rows.append({"flag": flag, "severity": sev, "subjects": len(hit),
+                     "names": " ".join(hit), "rule": rule})
+    unknown = table.loc[table["qc_flags"] == "unknown", "name"].tolist()
+    if unknown:
+        rows.append({"flag": "unknown", "severity": "", "subjects": len(unknown),
+                     "names": " ".join(unknown),
+                     "rule": "cached before QC facts were recorded; preprocess again"})
+    return table, pd.DataFrame(rows), c
+
+
+def flagged_grid(cache: Cache, table: pd.DataFrame, output: str | os.PathLike,
+                 limit: int = 48) -> Path | None:
+    """A PNG grid of the flagged subjects' 2D images (water | fat | fat fraction)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flagged = table[table["qc_flags"].fillna("") != ""].head(limit)
+    if flagged.empty:
+        return None
+    n = len(flagged)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 2.0 * rows + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (_, r) in zip(axes.ravel(), flagged.iterrows(), strict=False):
+        img = cache.read_image(r["name"])
+        ax.imshow(np.concatenate(list(img), axis=1), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{r['name']}\n{r['qc_flags']}", fontsize=7)
+    fig.tight_layout()
+    output = Path(output)
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, format="png", dpi=70)
+    plt.close(fig)
+    return output
