@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ import torchvision
 def write_module(folder: Path, targets: list[tuple[str, str, str, float]],
                  stand: list[tuple[float, float]], calib: list[float],
                  backbone: str = "resnet50", seed: int = 0, scale: float = 1e-3,
-                 legacy: bool = False) -> Path:
+                 legacy: bool = False, module_json: bool | None = None) -> Path:
     """A module folder with random weights (``fc`` scaled down so outputs stay moderate).
 
     Parameters
@@ -21,6 +22,9 @@ def write_module(folder: Path, targets: list[tuple[str, str, str, float]],
     calib : list of float
     legacy : bool
         Save the snapshot in PyTorch's pre-1.6 (non-zip) format, as older modules are.
+    module_json : bool, optional
+        Write a module.json naming the backbone (default: only for non-ResNet50, which
+        the published format cannot express).
     """
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -37,6 +41,9 @@ def write_module(folder: Path, targets: list[tuple[str, str, str, float]],
     (folder / "standardization_parameters.txt").write_text("\n".join(lines) + "\n")
     lines = ["calibration_factor"] + [repr(c) for c in calib]
     (folder / "calibration_factors.txt").write_text("\n".join(lines) + "\n")
+    if module_json if module_json is not None else backbone != "resnet50":
+        (folder / "module.json").write_text(json.dumps({"format_version": 1,
+                                                        "backbone": backbone}))
     return folder
 
 

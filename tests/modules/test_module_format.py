@@ -21,7 +21,7 @@ from tests.modules.module_factory import THREE_TARGETS, write_module
 @pytest.fixture(scope="module")
 def module_dir(tmp_path_factory) -> Path:
     return write_module(tmp_path_factory.mktemp("m") / "module_test", **THREE_TARGETS,
-                        backbone="resnet18")
+                        backbone="resnet18", module_json=False)
 
 
 def _copy(src: Path, dst: Path) -> Path:

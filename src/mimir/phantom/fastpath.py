@@ -22,6 +22,7 @@ from mimir.phantom.geometry import PIXEL_SPACING, StationGeometry
 from mimir.phantom.scanner import acquire, bias_field, edge_factor, station_gains
 from mimir.phantom.subject import PhantomSubject
 from mimir.phantom.truth import measure_truth
+from mimir.qc.measures import overlap_swap_scores
 from mimir.phantom.zipwrite import knee_cut_subject, subject_geometry, zip_name
 
 
@@ -33,6 +34,7 @@ class FastSubject:
     water: np.ndarray
     fat: np.ndarray
     truth: dict
+    swap_scores: list
 
 
 def station_arrays(stations: list[StationGeometry]):
@@ -44,7 +46,7 @@ def station_arrays(stations: list[StationGeometry]):
 
 
 def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
-                 with_truth: bool = True) -> FastSubject:
+                 with_truth: bool = True, swap: int | None = None) -> FastSubject:
     """Fused water and fat volumes of ``subject`` without writing DICOM.
 
     Parameters
@@ -56,6 +58,8 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
         Position the subject as the ``knee_cut`` variant does.
     with_truth : bool
         Also measure the truth (reusing the rendered labels).
+    swap : int, optional
+        Exchange water and fat of this station (1-6), as the ``swap`` variant does.
 
     Returns
     -------
@@ -85,13 +89,16 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
         factor = edge_factor(np.minimum(j, st.n - 1 - j))
         w, f = acquire(w_all[z0:z1, r0:r1, c0:c1], f_all[z0:z1, r0:r1, c0:c1],
                        float(gains[i]), bias_field(x[c0:c1], y[r0:r1]), factor, rng)
+        if swap == st.index:
+            w, f = f, w
         ws.append(w)
         fs.append(f)
+    scores = overlap_swap_scores(ws, fs, trim.overlaps)
     water = fuse_signal(ws, trim)
     fat = fuse_signal(fs, trim)
     truth = measure_truth(subject, None, rendered=r, ff=ff) if with_truth else {}
     return FastSubject(name=zip_name(subject.eid).split(".")[0], water=water, fat=fat,
-                       truth=truth)
+                       truth=truth, swap_scores=scores)
 
 
 def fast_image(subject: PhantomSubject, seed: int, knee_cut: bool = False):

@@ -27,7 +27,7 @@ FLAGS = {
     "superimposed_station": ("warn", "a station was acquired twice; the later copy was used"),
     "water_fat_crop": ("warn", "water and fat of a station differed in size; both cropped"),
     "body_at_lateral_edge": ("warn", "the body touches the left or right edge in more than "
-                                     "75 % of slices"),
+                                     "85 % of slices"),
     "body_at_anterior_edge": ("warn", "the body touches the anterior edge in more than 10 % "
                                       "of slices"),
     "preprocessing_warning": ("warn", "any other warning recorded while preprocessing"),
@@ -35,7 +35,7 @@ FLAGS = {
 __doc__ += "\n" + "\n".join(f"- ``{k}`` ({sev}): {rule}." for k, (sev, rule) in FLAGS.items())
 
 KNEE_RATIO = 0.40
-LATERAL_EDGE = 0.75
+LATERAL_EDGE = 0.85
 ANTERIOR_EDGE = 0.10
 SMALL_OVERLAP = 5
 EXPECTED_STATIONS = 6
