@@ -22,8 +22,8 @@ from mimir.phantom.geometry import PIXEL_SPACING, StationGeometry
 from mimir.phantom.scanner import acquire, bias_field, edge_factor, station_gains
 from mimir.phantom.subject import PhantomSubject
 from mimir.phantom.truth import measure_truth
-from mimir.qc.measures import overlap_swap_scores
 from mimir.phantom.zipwrite import knee_cut_subject, subject_geometry, zip_name
+from mimir.qc.measures import overlap_swap_scores
 
 
 @dataclass
