@@ -1,0 +1,35 @@
+"""Small entry points the benchmark suite runs in fresh processes (not a user command).
+
+``python -m mimir.cli.bench_helper preprocess ZIPDIR CACHE WORKERS`` and
+``python -m mimir.cli.bench_helper infer ZIPDIR CACHE OUT WORKERS MODULE...`` print one
+JSON line with the subject count and the elapsed time of the job itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    import mimir
+
+    if argv[0] == "preprocess":
+        zips, cache, workers = argv[1], argv[2], int(argv[3])
+        t0 = time.perf_counter()
+        s = mimir.preprocess([zips], cache, workers=workers)
+        print(json.dumps({"n": len(s.records), "elapsed": time.perf_counter() - t0}))
+        return 0
+    if argv[0] == "infer":
+        zips, cache, out, workers, modules = argv[1], argv[2], argv[3], int(argv[4]), argv[5:]
+        t0 = time.perf_counter()
+        s = mimir.infer([zips], cache, modules, out, 16, workers=workers, device="cpu")
+        print(json.dumps({"n": s.predicted, "elapsed": time.perf_counter() - t0,
+                          "timings": s.timings}))
+        return 0
+    raise SystemExit(f"unknown helper {argv[0]!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
