@@ -48,6 +48,12 @@ def infer(
                                        "--exclude."),
     qc: str = typer.Option("warn", "--qc", help="strict: no predictions for subjects failing "
                            "QC; warn: predictions plus QC columns; off: no QC columns."),
+    shard: str = typer.Option(None, "--shard", help="I/N: this job's share of the subjects "
+                              "(results in OUT/shards/I-of-N; combine with `mimir merge`)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of a Dask scheduler to "
+                                  "run on."),
+    cluster: str = typer.Option(None, "--cluster", help="local[:N]: start a local Dask "
+                                "cluster of N worker processes."),
     max_subject_bytes: int = LIMIT_SUBJECT,
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
@@ -65,7 +71,8 @@ def infer(
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile_, threads=threads, exclude=exclude,
-                        exclude_column=exclude_column, qc=qc,
+                        exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
+                        scheduler=scheduler, cluster=cluster,
                         limits=limits_options(max_subject_bytes, max_member_bytes,
                                               max_members, max_slice_pixels),
                         command=shlex.join(["mimir"] + sys.argv[1:]))
@@ -88,6 +95,39 @@ def infer(
         err.print(f"... and {len(summary.failures) - 10} more (see {out_dir / 'failures.csv'})")
     out.print(summary.line())
     raise typer.Exit(0 if summary.ok else 1)
+
+
+def _parse_shard(text: str | None):
+    from mimir.errors import UsageError
+
+    if text is None:
+        return None
+    i, _, n = text.partition("/")
+    try:
+        return int(i), int(n)
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 3/10") from None
+
+
+@app.command("merge")
+@handle_errors
+def merge(
+    sources: list[Path] = typer.Argument(..., help="The OUT of the --shard runs (with "
+                                         "shards/), or shard folders."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Where to write the merged tables "
+                                 "(default: the single SOURCE)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
+    from mimir.errors import UsageError
+    from mimir.inference.run import merge as run
+
+    if out_dir is None:
+        if len(sources) != 1:
+            raise UsageError("give --out when merging several folders")
+        out_dir = sources[0]
+    res = run(sources, out_dir, overwrite=overwrite)
+    out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
 
 
 @modules_app.command("install")

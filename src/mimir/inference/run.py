@@ -1,20 +1,21 @@
 """The ``infer`` job: inputs -> cached images -> every module -> prediction tables.
 
-Flow. A background thread preprocesses the subjects that are not cached yet (worker
-processes, the same code and failure records as ``mimir preprocess``) and loads each
-ready image; the main thread runs the modules as soon as a batch is ready, so
-preprocessing and the networks work at the same time.
+Flow. Subjects that are not cached yet are preprocessed (worker processes, the same
+code and failure records as ``mimir preprocess``) while the modules already run on the
+images that are ready, so the stages overlap. With ``--scheduler``/``--cluster`` both
+run as tasks on a Dask cluster instead (:mod:`mimir.distributed.dask_backend`).
 
 Batches are fixed: the subjects (sorted by name) are cut into consecutive chunks of
-``batch_size`` and a chunk runs once all its subjects are ready or failed. A subject's
-prediction therefore never depends on worker timing, and ``--resume`` (which redoes
-every chunk not yet complete) gives the same numbers as an uninterrupted run.
+``batch_size``; a chunk runs once all its subjects are ready or failed. A prediction
+therefore never depends on worker timing, ``--resume`` (which redoes every chunk not
+yet complete) gives the same numbers as an uninterrupted run, and ``--shard I/N``
+(chunk c goes to shard c mod N) gives shards whose merge equals the unsharded run.
 
 Durability. Each module's predictions are appended, batch by batch, to a journal in
 ``OUT/.mimir/journal/`` (flushed and fsynced). The final tables (``predictions.csv``,
-``predictions.parquet``, ``<module>/predictions.csv``, ``failures.csv``) are written
-atomically at the end, ``run.json`` last: an interrupted run leaves only the journal,
-never a table that looks complete but is not.
+``predictions.parquet``, ``<module>/predictions.csv``, ``qc.csv``, ``failures.csv``)
+are written atomically at the end and ``run.json`` last: an interrupted run leaves only
+the journal, never a table that looks complete but is not.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class InferOptions:
     exclude: str | os.PathLike | None = None
     exclude_column: str | None = None
     qc: str = "warn"
+    shard: tuple[int, int] | None = None
+    scheduler: str | None = None
+    cluster: str | None = None
     command: str = ""
 
 
@@ -104,7 +108,7 @@ class Journal:
                 if not line.endswith("\n"):
                     continue  # a line torn by an interruption
                 parts = line.rstrip("\n").split(",")
-                if len(parts) != 1 + 2 * self.T or parts[0] == "name":
+                if len(parts) != 1 + 2 * self.T:
                     continue
                 try:
                     vals = np.array([float(v) for v in parts[1:]])
@@ -114,20 +118,41 @@ class Journal:
         return out
 
     def append(self, names: list[str], mean: np.ndarray, var: np.ndarray) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         lines = []
         for i, n in enumerate(names):
             vals = np.empty(2 * self.T)
             vals[0::2], vals[1::2] = mean[i], var[i]
             lines.append(n + "," + ",".join(repr(float(v)) for v in vals) + "\n")
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write("".join(lines))
-            fh.flush()
-            os.fsync(fh.fileno())
+        _append_lines(self.path, lines)
 
 
-def _prepare_out(out: Path, opts: InferOptions, module_names: list[str]) -> None:
-    state = out / STATE_DIR / "state.json"
+def _append_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(lines))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_names(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    return {ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+            if ln.strip()}
+
+
+def journals_for(out: Path, modules) -> dict:
+    return {m.name: Journal(out / STATE_DIR / "journal" / f"{m.name}.csv", m.n_targets)
+            for m in modules}
+
+
+def skipped_path(out: Path) -> Path:
+    """Subjects not predicted because they failed QC with ``--qc strict``."""
+    return out / STATE_DIR / "qc_skipped.txt"
+
+
+def _prepare_out(out: Path, opts: InferOptions, state: dict) -> None:
+    path = out / STATE_DIR / "state.json"
     if out.exists() and any(out.iterdir()):
         if opts.overwrite:
             for name in OUTPUT_FILES:
@@ -139,19 +164,16 @@ def _prepare_out(out: Path, opts: InferOptions, module_names: list[str]) -> None
         elif not opts.resume:
             raise UsageError(f"output folder {out} already holds results; use --resume to "
                              "finish it or --overwrite to start again")
-        elif state.is_file():
-            prev = json.loads(state.read_text(encoding="utf-8"))
-            if prev.get("modules") != module_names:
-                raise UsageError(f"{out} was started with modules {prev.get('modules')}; "
-                                 "resume with the same modules or use --overwrite")
-            if prev.get("batch_size") != opts.batch_size:
-                raise UsageError(f"{out} was started with --batch-size "
-                                 f"{prev.get('batch_size')}; resume with the same batch size "
-                                 "(it fixes which subjects are predicted together)")
+        elif path.is_file():
+            prev = json.loads(path.read_text(encoding="utf-8"))
+            for key, what in (("modules", "modules"), ("batch_size", "--batch-size"),
+                              ("shard", "--shard")):
+                if prev.get(key) != state[key]:
+                    raise UsageError(f"{out} was started with {what} {prev.get(key)}; resume "
+                                     f"with the same {what} or use --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     (out / STATE_DIR).mkdir(exist_ok=True)
-    write_text(state, json.dumps({"modules": module_names, "batch_size": opts.batch_size,
-                                  "engine": __version__}))
+    write_text(path, json.dumps(state, indent=1))
 
 
 def _load_modules(specs: list) -> tuple[list, list]:
@@ -171,6 +193,221 @@ def _load_modules(specs: list) -> tuple[list, list]:
     return modules, failures
 
 
+@dataclass
+class Plan:
+    """Which subjects a run handles and how they are batched."""
+
+    by_name: dict
+    excluded: dict
+    names: list
+    chunk_members: dict
+    chunk_of: dict
+    todo: list
+    failures: list = field(default_factory=list)
+
+
+def make_plan(inputs, cache: Cache, opts: InferOptions, done: set[str]) -> Plan:
+    """Subjects, exclusions, fixed chunks, this shard's chunks, and what is left to do."""
+    from mimir.pipeline.inputs import resolve_inputs
+    from mimir.qc.exclusions import excluded_subjects
+    from mimir.reading.archive import subject_name
+
+    if inputs:
+        by_name = {subject_name(p): p for p in resolve_inputs(list(inputs))}
+    else:
+        by_name = {n: None for n in cache.names()}
+        if not by_name:
+            raise UsageError(f"no inputs given and no images in the cache {cache.root}")
+    excluded = excluded_subjects(list(by_name), opts.exclude, opts.exclude_column)
+    names = sorted(n for n in by_name if n not in excluded)
+    B = opts.batch_size
+    chunk_of = {n: i // B for i, n in enumerate(names)}
+    members: dict[int, list[str]] = {}
+    for n in names:
+        members.setdefault(chunk_of[n], []).append(n)
+    if opts.shard is not None:
+        i, k = opts.shard
+        members = {c: m for c, m in members.items() if c % k == i - 1}
+        mine = {n for m in members.values() for n in m}
+        excluded = {n: r for n, r in excluded.items() if _shard_of(n, k) == i - 1}
+        names = [n for n in names if n in mine]
+    todo = [n for c in sorted(members) if not set(members[c]) <= done for n in members[c]]
+    failures = [{"name": n, "path": str(by_name[n] or ""), "kind": "excluded", "member": "",
+                 "message": reason} for n, reason in excluded.items()]
+    return Plan(by_name=by_name, excluded=excluded, names=names, chunk_members=members,
+                chunk_of=chunk_of, todo=todo, failures=failures)
+
+
+def _shard_of(name: str, k: int) -> int:
+    """Shard of a subject that is in no chunk (an excluded one): a stable hash."""
+    import zlib
+
+    return zlib.crc32(name.encode()) % k
+
+
+def qc_filter(cache: Cache, names: list[str], skipped: set[str]) -> list[str]:
+    """Names passing QC (strict mode); the others are added to ``skipped``."""
+    from mimir.qc.flags import subject_flags
+
+    keep = []
+    for n in names:
+        entry = cache.read_entry(n)
+        if entry.facts and not subject_flags(entry.facts, entry.warnings)["qc_pass"]:
+            skipped.add(n)
+        else:
+            keep.append(n)
+    return keep
+
+
+def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: list,
+               journals: dict, out: Path, hooks: dict) -> dict:
+    """Preprocess in the background, predict each chunk as soon as it is complete."""
+    from mimir.pipeline.batch import Record, iter_preprocess
+
+    B = opts.batch_size
+    q: queue.Queue = queue.Queue(maxsize=4 * B + 8)
+    stop = threading.Event()
+    st = {"preprocess": 0.0, "inference": 0.0, "wait": 0.0, "predicted": 0, "records": [],
+          "failures": [], "skipped": set()}
+
+    def produce():
+        t0 = time.perf_counter()
+        try:
+            if inputs:
+                recs = iter_preprocess([plan.by_name[n] for n in plan.todo], cache,
+                                       opts.workers, limits=opts.limits)
+            else:
+                recs = (Record(name=n, path="", status="cached") for n in plan.todo)
+            for rec in recs:
+                if stop.is_set():
+                    break
+                img = None
+                if rec.status in ("done", "cached"):
+                    try:
+                        img = cache.read_image(rec.name)
+                    except (OSError, ValueError) as exc:
+                        rec.status, rec.kind = "failed", "internal error"
+                        rec.message = f"subject {rec.name}: cached image unreadable: {exc}"
+                q.put((rec, img))
+        except BaseException as exc:  # surfaced in the main thread
+            q.put(("error", exc))
+        finally:
+            st["preprocess"] = time.perf_counter() - t0
+            q.put(None)
+
+    producer = threading.Thread(target=produce, name="mimir-preprocess", daemon=True)
+    producer.start()
+    pending: dict[int, dict] = {}
+
+    def run_chunk(c: int):
+        got = pending.pop(c)
+        ready = [n for n in plan.chunk_members[c] if got.get(n) is not None]
+        if opts.qc == "strict":
+            before = set(st["skipped"])
+            ready = qc_filter(cache, ready, st["skipped"])
+            new = sorted(st["skipped"] - before)
+            if new:
+                _append_lines(skipped_path(out), [n + "\n" for n in new])
+        if not ready:
+            return
+        batch = np.stack([got[n] for n in ready])
+        t0 = time.perf_counter()
+        for eng in engines:
+            try:
+                mean, var = eng.predict(batch)
+            except Exception as exc:  # e.g. out of GPU memory: those subjects fail
+                st["failures"] += [_inference_failure(plan, n, eng.module.name, exc)
+                                   for n in ready]
+                continue
+            journals[eng.module.name].append(ready, mean, var)
+        st["inference"] += time.perf_counter() - t0
+        st["predicted"] += len(ready)
+        if hooks.get("on_batch"):
+            hooks["on_batch"](len(ready))
+
+    try:
+        while True:
+            t0 = time.perf_counter()
+            item = q.get()
+            st["wait"] += time.perf_counter() - t0
+            if item is None:
+                break
+            if item[0] == "error":
+                raise item[1]
+            rec, img = item
+            st["records"].append(rec)
+            if hooks.get("on_preprocessed"):
+                hooks["on_preprocessed"](rec)
+            if rec.status not in ("done", "cached"):
+                st["failures"].append(rec.failure_row())
+            c = plan.chunk_of[rec.name]
+            pending.setdefault(c, {})[rec.name] = img
+            if len(pending[c]) == len(plan.chunk_members[c]):
+                run_chunk(c)
+    finally:
+        stop.set()
+        while producer.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+    for c in sorted(pending):
+        run_chunk(c)
+    return st
+
+
+def _inference_failure(plan: Plan, name: str, module: str, exc: BaseException) -> dict:
+    return {"name": name, "path": str(plan.by_name.get(name) or ""), "kind": "internal error",
+            "member": "", "message": f"subject {name}: module {module}: "
+                                     f"{type(exc).__name__}: {exc}"}
+
+
+def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: float, qc: str,
+                  skipped: set[str], failures: list, handled: set[str]):
+    """Write every final table from journal entries (used by infer and merge).
+
+    Parameters
+    ----------
+    entries : dict
+        module name -> {subject: (mean, variance)}.
+    skipped : set of str
+        Subjects not predicted because they failed QC (strict mode): listed with flags.
+    failures : list of dict
+        This run's failure rows; merged into ``failures.csv`` (rows of ``handled``
+        subjects replaced).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The combined prediction table and the failure table as written.
+    """
+    results = {}
+    for m in modules:
+        e = entries[m.name]
+        ns = sorted(e)
+        mean = np.array([e[n][0] for n in ns]).reshape(len(ns), m.n_targets)
+        var = np.array([e[n][1] for n in ns]).reshape(len(ns), m.n_targets)
+        results[m.name] = (ns, mean, var)
+        (out / m.name).mkdir(exist_ok=True)
+        with atomic_path(out / m.name / "predictions.csv") as tmp:
+            published_table(m.targets, ns, mean, var).to_csv(tmp, index=False)
+    qc_tab = None
+    if qc != "off":
+        from mimir.qc.flags import qc_table
+
+        listed = sorted({n for ns, _, _ in results.values() for n in ns} | skipped)
+        qc_tab = qc_table(cache, [n for n in listed if cache.has(n)])
+        with atomic_path(out / "qc.csv") as tmp:
+            qc_tab.to_csv(tmp, index=False)
+    table = combined_table(modules, results, ci, qc=qc_tab, extra_names=sorted(skipped))
+    with atomic_path(out / "predictions.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out / "predictions.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    merged = merge_records(out / "failures.csv", failures, handled, FAILURE_COLUMNS)
+    return table, merged
+
+
 def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | None = None,
           options: InferOptions | None = None,
           on_start: Callable[[int, int], None] | None = None,
@@ -186,7 +423,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     modules : list of str or path-like
         Module folders or installed module names.
     out : path-like
-        Output folder.
+        Output folder (with ``shard``: ``OUT/shards/I-of-N``).
     cache : path-like, optional
         Image cache (default ``OUT/cache``).
     options : InferOptions
@@ -199,10 +436,6 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     InferSummary
     """
     from mimir.inference.engine import EngineOptions, LoadedModule, pick_device, set_threads
-    from mimir.pipeline.batch import iter_preprocess
-    from mimir.pipeline.inputs import resolve_inputs
-    from mimir.qc.exclusions import excluded_subjects
-    from mimir.reading.archive import subject_name
 
     opts = options or InferOptions()
     t_start = time.perf_counter()
@@ -213,6 +446,12 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         raise UsageError("--ci must be between 0 and 1 (e.g. 0.95)")
     if opts.qc not in ("strict", "warn", "off"):
         raise UsageError("--qc must be strict, warn or off")
+    if opts.shard is not None:
+        i, k = opts.shard
+        if not (k >= 1 and 1 <= i <= k):
+            raise UsageError(f"--shard {i}/{k}: I must be between 1 and N")
+    if opts.scheduler and opts.cluster:
+        raise UsageError("--scheduler and --cluster exclude each other")
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if isinstance(modules, (str, os.PathLike)):
@@ -223,205 +462,80 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     if not mods:
         raise MimirError("no module could be loaded: " +
                          "; ".join(f["message"] for f in module_failures))
-    _prepare_out(out, opts, [m.name for m in mods])
     cache_dir = Cache(cache if cache is not None else out / "cache")
-
-    # subjects ------------------------------------------------------------------------
-    if inputs:
-        paths = resolve_inputs(list(inputs))
-        by_name = {subject_name(p): p for p in paths}
-    else:
-        by_name = {n: None for n in cache_dir.names()}
-        if not by_name:
-            raise UsageError(f"no inputs given and no images in the cache {cache_dir.root}")
-    excluded = excluded_subjects(list(by_name), opts.exclude, opts.exclude_column)
-    failures = [{"name": n, "path": str(by_name[n] or ""), "kind": "excluded", "member": "",
-                 "message": reason} for n, reason in excluded.items()]
-    names = sorted(n for n in by_name if n not in excluded)
-    B = opts.batch_size
-    chunk_of = {n: i // B for i, n in enumerate(names)}
-    chunk_members: dict[int, list[str]] = {}
-    for n in names:
-        chunk_members.setdefault(chunk_of[n], []).append(n)
-    journals = {m.name: Journal(out / STATE_DIR / "journal" / f"{m.name}.csv", m.n_targets)
-                for m in mods}
+    if opts.shard is not None:
+        out = out / "shards" / f"{opts.shard[0]}-of-{opts.shard[1]}"
+    state = {"modules": [m.name for m in mods], "module_paths": [str(m.path) for m in mods],
+             "batch_size": opts.batch_size, "shard": list(opts.shard) if opts.shard else None,
+             "ci": opts.ci, "qc": opts.qc, "cache": str(cache_dir.root.resolve()),
+             "engine": __version__}
+    _prepare_out(out, opts, state)
+    journals = journals_for(out, mods)
     done_sets = [set(j.read()) for j in journals.values()]
-    done = set.intersection(*done_sets) if done_sets else set()
-    todo_chunks = {c for c, mem in chunk_members.items() if not set(mem) <= done}
-    todo = [n for n in names if chunk_of[n] in todo_chunks]
+    skipped_before = _read_names(skipped_path(out))
+    done = (set.intersection(*done_sets) if done_sets else set()) | skipped_before
+    plan = make_plan(inputs, cache_dir, opts, done)
 
-    # engines -------------------------------------------------------------------------
     device = pick_device(opts.device)
-    threads = set_threads(opts.threads, opts.workers)
-    eopts = EngineOptions(device=device, precision=opts.precision, compile=opts.compile)
-    engines = []
-    for m in mods:
-        try:
-            engines.append(LoadedModule(m, eopts))
-        except ModuleFormatError as exc:
-            module_failures.append({"module": m.name, "message": str(exc)})
-    if not engines:
-        raise MimirError("no module could be loaded: " +
-                         "; ".join(f["message"] for f in module_failures))
-    if on_start:
-        on_start(len(todo), len(todo))
+    hooks = {"on_preprocessed": on_preprocessed, "on_batch": on_batch}
+    if opts.scheduler or opts.cluster:
+        from mimir.distributed.dask_backend import run_dask
 
-    # producer: preprocess and load images in the background ---------------------------
-    q: queue.Queue = queue.Queue(maxsize=4 * B + 8)
-    stop = threading.Event()
-    timing = {"preprocess": 0.0, "inference": 0.0, "wait": 0.0}
-
-    def produce():
-        t0 = time.perf_counter()
-        try:
-            if inputs:
-                recs = iter_preprocess([by_name[n] for n in todo], cache_dir, opts.workers,
-                                       limits=opts.limits)
-            else:
-                from mimir.pipeline.batch import Record
-                recs = (Record(name=n, path="", status="cached") for n in todo)
-            for rec in recs:
-                if stop.is_set():
-                    break
-                img = None
-                if rec.status in ("done", "cached"):
-                    try:
-                        img = cache_dir.read_image(rec.name)
-                    except (OSError, ValueError) as exc:
-                        rec.status, rec.kind = "failed", "internal error"
-                        rec.message = f"subject {rec.name}: cached image unreadable: {exc}"
-                q.put((rec, img))
-        except BaseException as exc:  # surfaced in the main thread
-            q.put(("error", exc))
-        finally:
-            timing["preprocess"] = time.perf_counter() - t0
-            q.put(None)
-
-    producer = threading.Thread(target=produce, name="mimir-preprocess", daemon=True)
-    producer.start()
-
-    pending: dict[int, dict[str, np.ndarray | None]] = {}
-    predicted = 0
-    records = []
-    qc_failed: set[str] = set()
-
-    def passes_qc(name: str) -> bool:
-        from mimir.qc.flags import subject_flags
-
-        entry = cache_dir.read_entry(name)
-        if not entry.facts:
-            return True
-        if subject_flags(entry.facts, entry.warnings)["qc_pass"]:
-            return True
-        qc_failed.add(name)
-        return False
-
-    def run_chunk(c: int):
-        nonlocal predicted
-        got = pending.pop(c)
-        ready = [n for n in chunk_members[c] if got.get(n) is not None]
-        if opts.qc == "strict":
-            ready = [n for n in ready if passes_qc(n)]
-        if not ready:
-            return
-        batch = np.stack([got[n] for n in ready])
-        t0 = time.perf_counter()
-        for eng in engines:
+        if on_start:
+            on_start(len(plan.todo), len(plan.todo))
+        threads = opts.threads or 1
+        st = run_dask(inputs, plan, cache_dir, opts, mods, journals, out, hooks, device,
+                      threads)
+        backend = st.pop("backend")
+    else:
+        threads = set_threads(opts.threads, opts.workers)
+        eopts = EngineOptions(device=device, precision=opts.precision, compile=opts.compile)
+        engines = []
+        for m in mods:
             try:
-                mean, var = eng.predict(batch)
-            except Exception as exc:  # e.g. out of GPU memory: those subjects fail
-                for n in ready:
-                    failures.append({"name": n, "path": str(by_name.get(n) or ""),
-                                     "kind": "internal error", "member": "",
-                                     "message": f"subject {n}: module {eng.module.name}: "
-                                                f"{type(exc).__name__}: {exc}"})
-                continue
-            journals[eng.module.name].append(ready, mean, var)
-        timing["inference"] += time.perf_counter() - t0
-        predicted += len(ready)
-        if on_batch:
-            on_batch(len(ready))
+                engines.append(LoadedModule(m, eopts))
+            except ModuleFormatError as exc:
+                module_failures.append({"module": m.name, "message": str(exc)})
+        if not engines:
+            raise MimirError("no module could be loaded: " +
+                             "; ".join(f["message"] for f in module_failures))
+        mods = [e.module for e in engines]
+        if on_start:
+            on_start(len(plan.todo), len(plan.todo))
+        st = _run_local(inputs, plan, cache_dir, opts, engines, journals, out, hooks)
+        backend = "local"
 
-    try:
-        while True:
-            t0 = time.perf_counter()
-            item = q.get()
-            timing["wait"] += time.perf_counter() - t0
-            if item is None:
-                break
-            if item[0] == "error":
-                raise item[1]
-            rec, img = item
-            records.append(rec)
-            if on_preprocessed:
-                on_preprocessed(rec)
-            if rec.status not in ("done", "cached"):
-                failures.append(rec.failure_row())
-            c = chunk_of[rec.name]
-            pending.setdefault(c, {})[rec.name] = img
-            if len(pending[c]) == len(chunk_members[c]):
-                run_chunk(c)
-    finally:
-        stop.set()
-        while producer.is_alive():
-            try:
-                q.get(timeout=0.1)
-            except queue.Empty:
-                pass
-    for c in sorted(pending):
-        run_chunk(c)
-
-    # final tables ----------------------------------------------------------------------
-    results = {}
-    for eng in engines:
-        m = eng.module
-        entries = journals[m.name].read()
-        ns = sorted(entries)
-        mean = np.array([entries[n][0] for n in ns]).reshape(len(ns), m.n_targets)
-        var = np.array([entries[n][1] for n in ns]).reshape(len(ns), m.n_targets)
-        results[m.name] = (ns, mean, var)
-        (out / m.name).mkdir(exist_ok=True)
-        with atomic_path(out / m.name / "predictions.csv") as tmp:
-            published_table(m.targets, ns, mean, var).to_csv(tmp, index=False)
-    qc = None
-    if opts.qc != "off":
-        from mimir.qc.flags import qc_table
-
-        listed = sorted({n for ns, _, _ in results.values() for n in ns} | qc_failed)
-        qc = qc_table(cache_dir, [n for n in listed if cache_dir.has(n)])
-        with atomic_path(out / "qc.csv") as tmp:
-            qc.to_csv(tmp, index=False)
-    table = combined_table([e.module for e in engines], results, opts.ci, qc=qc,
-                           extra_names=sorted(qc_failed))
-    with atomic_path(out / "predictions.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(out / "predictions.parquet") as tmp:
-        table.to_parquet(tmp, index=False)
-    handled = set(todo) | set(excluded)
-    merged = merge_records(out / "failures.csv", failures, handled, FAILURE_COLUMNS)
+    entries = {m.name: journals[m.name].read() for m in mods}
+    skipped = skipped_before | st["skipped"]
+    handled = set(plan.todo) | set(plan.excluded)
+    table, merged = write_outputs(out, mods, entries, cache_dir, opts.ci, opts.qc, skipped,
+                                  plan.failures + st["failures"], handled)
+    timing = {k: st[k] for k in ("preprocess", "inference", "wait")}
     timing["total"] = time.perf_counter() - t_start
-    summary = InferSummary(out=out, subjects=len(by_name), predicted=predicted,
-                           failures=merged.to_dict("records"),
+    records = st["records"]
+    summary = InferSummary(out=out, subjects=len(plan.names) + len(plan.excluded),
+                           predicted=st["predicted"], failures=merged.to_dict("records"),
                            module_failures=module_failures, timings=timing)
     run = {
         "engine": f"mimir {__version__}",
         "command": opts.command or " ".join(sys.argv),
         "python": platform.python_version(),
         "torch": _torch_version(),
+        "backend": backend,
         "device": device,
         "threads": threads,
         "precision": opts.precision,
-        "qc": opts.qc,
-        "qc_failed_not_predicted": sorted(qc_failed),
         "compile": opts.compile,
-        "batch_size": B,
+        "batch_size": opts.batch_size,
         "ci": opts.ci,
-        "modules": [{"name": e.module.name, "path": str(e.module.path),
-                     "backbone": e.module.backbone, "targets": len(e.module.targets),
-                     "snapshot_sha256": e.checksum} for e in engines],
+        "qc": opts.qc,
+        "shard": list(opts.shard) if opts.shard else None,
+        "qc_failed_not_predicted": sorted(skipped),
+        "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
+                     "targets": len(m.targets), "snapshot_sha256": _sha(m)} for m in mods],
         "module_failures": module_failures,
-        "counts": {"subjects": len(by_name), "predicted_this_run": predicted,
-                   "rows": len(table), "failed": len(merged), "excluded": len(excluded),
+        "counts": {"subjects": summary.subjects, "predicted_this_run": st["predicted"],
+                   "rows": len(table), "failed": len(merged), "excluded": len(plan.excluded),
                    "preprocessed": sum(r.status == "done" for r in records),
                    "cached": sum(r.status == "cached" for r in records)},
         "timings_s": {k: round(v, 3) for k, v in timing.items()},
@@ -431,7 +545,86 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     return summary
 
 
+def _sha(module) -> str:
+    from mimir.modules.format import file_sha256
+
+    return file_sha256(module.snapshot_path)
+
+
 def _torch_version() -> str:
     import torch
 
     return torch.__version__
+
+
+def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dict:
+    """Combine the outputs of ``--shard`` runs into one set of tables.
+
+    Parameters
+    ----------
+    sources : list of path-like
+        Shard output folders, or a run folder holding ``shards/*`` (``OUT`` of the shard
+        runs).
+    out : path-like
+        Where to write the merged tables (may be the run folder itself).
+    overwrite : bool
+        Replace merged tables already in ``out``.
+
+    Returns
+    -------
+    dict
+        ``shards``, ``subjects``, ``missing`` (shard numbers not found or incomplete).
+    """
+    from mimir.modules.format import load_module
+
+    dirs: list[Path] = []
+    for s in sources:
+        s = Path(s)
+        if (s / "shards").is_dir():
+            dirs += sorted(p for p in (s / "shards").iterdir() if p.is_dir())
+        elif (s / STATE_DIR / "state.json").is_file():
+            dirs.append(s)
+        else:
+            raise UsageError(f"{s} is neither a shard output nor a folder with shards/")
+    if not dirs:
+        raise UsageError("no shard outputs found")
+    states = [json.loads((d / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+              for d in dirs]
+    ref = states[0]
+    for d, s in zip(dirs, states, strict=True):
+        for key in ("modules", "batch_size", "ci", "qc"):
+            if s.get(key) != ref.get(key):
+                raise UsageError(f"{d}: {key} {s.get(key)} differs from {dirs[0]}'s "
+                                 f"{ref.get(key)}; these shards are not one run")
+        if not s.get("shard"):
+            raise UsageError(f"{d} is not a shard output (run with --shard I/N)")
+    n_shards = ref["shard"][1]
+    seen = {s["shard"][0] for s, d in zip(states, dirs, strict=True)
+            if (d / "run.json").is_file()}
+    missing = sorted(set(range(1, n_shards + 1)) - seen)
+    if missing:
+        raise UsageError(f"shards {missing} of {n_shards} are missing or unfinished")
+    out = Path(out)
+    if (out / "predictions.csv").exists() and not overwrite:
+        raise UsageError(f"{out} already holds merged results; use --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    mods = [load_module(p) for p in ref["module_paths"]]
+    entries: dict = {m.name: {} for m in mods}
+    skipped: set[str] = set()
+    failures: list = []
+    import pandas as pd
+
+    for d in dirs:
+        for name, e in ((m.name, j.read()) for m, j in zip(
+                mods, journals_for(d, mods).values(), strict=True)):
+            entries[name].update(e)
+        skipped |= _read_names(skipped_path(d))
+        if (d / "failures.csv").is_file():
+            failures += pd.read_csv(d / "failures.csv", dtype=str,
+                                    keep_default_na=False).to_dict("records")
+    (out / "failures.csv").unlink(missing_ok=True)
+    table, _ = write_outputs(out, mods, entries, Cache(ref["cache"]), ref["ci"], ref["qc"],
+                             skipped, failures, set())
+    write_text(out / "merged.json", json.dumps({"shards": [str(d) for d in dirs],
+                                                "subjects": len(table)}, indent=1))
+    return {"shards": len(dirs), "subjects": len(table), "missing": missing}
