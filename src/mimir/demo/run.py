@@ -97,7 +97,15 @@ path; truths measured from each phantom's anatomy.</p>
 <h2>Per target</h2>
 <table id='summary'><tr><th>target</th><th>unit</th><th>n</th><th>ICC</th><th>MAE</th>
 <th>share of truths inside the {lab} % interval</th></tr>{t_rows}</table>
-<h2>Subjects</h2>{''.join(subjects)}</body></html>"""
+<h2>Subjects</h2>{''.join(subjects)}
+<script>
+// count images that really rendered (read by the test-suite through headless Chromium)
+window.addEventListener("load", function () {{
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) {{ if (imgs[i].naturalWidth > 0) ok++; }}
+  document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+}});
+</script></body></html>"""
     path = out / "report.html"
     write_text(path, page)
     return path

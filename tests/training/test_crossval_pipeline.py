@@ -1,0 +1,158 @@
+"""Targets, splits, a tiny cross-validation, module create and infer with the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mimir.cli import app
+from mimir.errors import UsageError
+from mimir.training.splits import make_folds, read_folds, write_folds
+from mimir.training.targets import TargetSpec, make_target_table, read_meta, write_target_table
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fast_cache(tmp_path_factory) -> Path:
+    """24 fast-path phantoms as an image cache with truth.csv (+ truth.meta.csv)."""
+    out = tmp_path_factory.mktemp("fast")
+    res = runner.invoke(app, ["phantom", str(out), "--n", "24", "--seed", "3", "--fast"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_target_table_from_showcase_export(tmp_path, fast_cache):
+    names = sorted(p.stem for p in fast_cache.glob("*.npy"))
+    eids = [n.split("_")[0] for n in names]
+    show = pd.DataFrame({"eid": eids[:5] + ["1000000"],
+                         "22407-2.0": [1.5, 2.0, np.nan, 3.1, 4.4, 9.9],
+                         "22407-3.0": [7.0] * 6, "21001-2.0": [20, 21, 22, 23, 24, 25]})
+    src = tmp_path / "ukb.tsv"
+    show.to_csv(src, sep="\t", index=False)
+    res = runner.invoke(app, ["targets", str(src), "-f", "22407:VAT:L", "-f", "21001:bmi:kg/m2",
+                              "--cache", str(fast_cache), "-o", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "with an image: 24; with a value: 6; both: 5" in res.output.replace("\n", " ")
+    table = pd.read_csv(tmp_path / "t.csv", dtype={"name": str, "eid": str})
+    assert list(table.columns) == ["name", "eid", "VAT", "bmi"]
+    assert list(table["name"]) == [f"{e}_20201_2_0" for e in eids[:5]]
+    assert np.isnan(table["VAT"][2]) and table["bmi"][2] == 22  # one target missing: kept
+    meta = read_meta(tmp_path / "t.csv", ["VAT", "bmi"])
+    assert list(meta["field"]) == ["22407", "21001"] and list(meta["unit"]) == ["L", "kg/m2"]
+    with pytest.raises(UsageError, match="22407-3.1"):
+        make_target_table(show, [TargetSpec("22407", "x")], instance=3, array=1)
+    # the instance picks the column
+    t3, meta3, _ = make_target_table(show, [TargetSpec("22407", "x")], instance=3)
+    assert t3["x"].eq(7.0).all() and t3["name"].str.endswith("_20201_3_0").all()
+    write_target_table(t3, meta3, tmp_path / "t3.csv")
+    assert read_meta(tmp_path / "t3.csv", ["x"])["field"].tolist() == ["22407"]
+
+
+def test_folds_are_seeded_disjoint_and_complete(tmp_path):
+    names = [f"s{i:02d}" for i in range(23)]
+    a = make_folds(names, 5, seed=1)
+    assert make_folds(names, 5, seed=1) == a and make_folds(names, 5, seed=2) != a
+    assert sorted(n for f in a for n in f) == sorted(names)
+    assert {len(f) for f in a} == {4, 5}
+    write_folds(a, tmp_path / "splits")
+    assert read_folds(tmp_path / "splits") == a
+    (tmp_path / "splits" / "fold_6.txt").write_text("s00\n")
+    with pytest.raises(UsageError, match="s00 is in folds"):
+        read_folds(tmp_path / "splits")
+
+
+@pytest.mark.slow
+def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
+    truth = fast_cache / "truth.csv"
+    cols = "vat_volume_L,asat_volume_L,weight_kg,sex_male1"
+    res = runner.invoke(app, ["split", "--targets", str(truth), "--k", "2", "--seed", "0",
+                              "-o", str(tmp_path / "splits"), "--cache", str(fast_cache)])
+    assert res.exit_code == 0, res.output
+    common = ["--cache", str(fast_cache), "--targets", str(truth), "--columns", cols,
+              "--backbone", "resnet18", "--iterations", "4", "--batch-size", "4",
+              "--snapshot-every", "2", "--lr", "3e-4", "--device", "cpu"]
+    cv = tmp_path / "cv"
+    res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
+                              "-o", str(cv)])
+    assert res.exit_code == 0, res.output
+    for rel in ("metrics.csv", "calibration_factors.csv", "pooled_predictions.csv",
+                "report.html", "plots/metrics_by_iteration.png", "plots/vat_volume_L.png",
+                "fold_1/heldout_iter_000002.csv", "fold_2/heldout_iter_000004.csv"):
+        assert (cv / rel).is_file(), rel
+    metrics = pd.read_csv(cv / "metrics.csv")
+    assert set(metrics["iteration"]) == {2, 4}
+    assert set(metrics["target"]) == set(cols.split(","))
+    for c in ("icc", "r2", "mae", "mape", "nll", "auce", "nll_calibrated", "auce_calibrated",
+              "calibration_factor"):
+        assert c in metrics.columns
+    last = metrics[metrics["iteration"] == 4]
+    assert (last["nll_calibrated"] <= last["nll"] + 1e-9).all()  # calibration never hurts
+    pooled = pd.read_csv(cv / "pooled_predictions.csv")
+    assert len(pooled) == 24  # every subject predicted once, held out
+    # resuming a finished cross-validation trains nothing and gives the same metrics
+    res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
+                              "-o", str(cv)])
+    assert res.exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(cv / "metrics.csv"), metrics)
+
+    run = tmp_path / "final"
+    res = runner.invoke(app, ["train", *common, "-o", str(run)])
+    assert res.exit_code == 0, res.output
+    mod = tmp_path / "module_tiny"
+    res = runner.invoke(app, ["module", "create", "--run", str(run), "--crossval", str(cv),
+                              "--targets", str(truth), "-o", str(mod), "--half"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((mod / "module.json").read_text())
+    assert info["backbone"] == "resnet18" and info["weights_dtype"] == "float16"
+    assert info["targets"] == ["VAT", "ASAT", "weight", "sex"]
+    factors = pd.read_csv(cv / "calibration_factors.csv")["calibration_factor"].tolist()
+    got = [float(x) for x in (mod / "calibration_factors.txt").read_text().split()[1:]]
+    np.testing.assert_allclose(got, factors)
+    res = runner.invoke(app, ["infer", "--cache", str(fast_cache), "-m", str(mod), "-o",
+                              str(tmp_path / "out"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(tmp_path / "out" / "module_tiny" / "predictions.csv")
+    assert list(pred.columns) == ["name", "VAT_mean_in_L", "VAT_variance_in_L",
+                                  "ASAT_mean_in_L", "ASAT_variance_in_L", "weight_mean_in_kg",
+                                  "weight_variance_in_kg", "sex_mean_in_(male = 1)",
+                                  "sex_variance_in_(male = 1)"]
+    assert len(pred) == 24 and np.isfinite(pred.iloc[:, 1:].to_numpy()).all()
+
+
+def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
+    from mimir.training.data import load_dataset, read_target_table
+    from mimir.training.train import TrainConfig, snapshots, train
+
+    table = read_target_table(fast_cache / "truth.csv")
+    data = load_dataset(fast_cache, table, ["vat_volume_L", "weight_kg"])
+    cfg = TrainConfig(backbone="resnet18", iterations=4, batch_size=2, lr=1e-4,
+                      snapshot_every=2)
+    full = train(data, tmp_path / "full", cfg, device="cpu", log=lambda m: None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(it, _loss):
+        if it == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(data, tmp_path / "part", cfg, device="cpu", on_progress=stop_at_3,
+              log=lambda m: None)
+    assert [i for i, _ in snapshots(tmp_path / "part")] == [2]
+    train(data, tmp_path / "part", cfg, device="cpu", log=lambda m: None)
+    import torch
+
+    a = torch.load(dict(snapshots(full))[4], weights_only=True)["state_dict"]
+    b = torch.load(dict(snapshots(tmp_path / "part"))[4], weights_only=True)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    with pytest.raises(UsageError, match="different config"):
+        train(data, tmp_path / "part", TrainConfig(backbone="resnet18", iterations=5),
+              device="cpu", log=lambda m: None)
