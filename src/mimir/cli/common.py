@@ -40,11 +40,51 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:.2f} {self.unit}/s", style="progress.data.speed")
 
 
+class _LineProgress(Progress):
+    """Progress for logs (stderr not a terminal): a plain line every ``every`` seconds."""
+
+    every = 30.0
+
+    def __init__(self, *columns, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self._last = 0.0
+
+    def refresh(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        for t in self.tasks:
+            rate = t.speed or 0.0
+            eta = f"{t.time_remaining:.0f} s" if t.time_remaining is not None else "--"
+            err.print(f"{t.description}: {t.completed:.0f}/{t.total:.0f} ({rate:.2f}/s, "
+                      f"ETA {eta})", highlight=False)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self.refresh()
+
+    def update(self, task_id, **kwargs) -> None:
+        super().update(task_id, **kwargs)
+        self.refresh()
+
+    def stop(self) -> None:
+        self._last = 0.0
+        self.refresh()
+        super().stop()
+
+
 def progress_bar(unit: str = "subj") -> Progress:
-    """A progress bar with count, rate, elapsed time and ETA (on stderr)."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    RateColumn(unit), TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn(), console=err, transient=False)
+    """A progress bar with count, rate, elapsed time and ETA (on stderr); plain periodic
+    lines when stderr is not a terminal (logs of background jobs)."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               RateColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    if not err.is_terminal:
+        return _LineProgress(*columns, console=err, transient=False, disable=False,
+                             auto_refresh=False)
+    return Progress(*columns, console=err, transient=False)
 
 
 def handle_errors(fn: Callable) -> Callable:

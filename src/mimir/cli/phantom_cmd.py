@@ -39,7 +39,7 @@ def phantom(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
     fast: bool = typer.Option(False, "--fast", help="Write 2D images straight into OUT_DIR as "
                               "an image cache (fast path, no zips; for training data)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes (with --fast)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes writing subjects."),
 ):
     """Write N synthetic subjects' zips (UK Biobank field-20201 layout) and truth.csv."""
     from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
@@ -61,5 +61,5 @@ def phantom(
     with progress_bar() as bar:
         task = bar.add_task("phantoms", total=n)
         paths = generate_cohort(out_dir, n, seed, variants, overwrite=overwrite,
-                                on_subject=lambda _name: bar.advance(task))
+                                on_subject=lambda _name: bar.advance(task), workers=workers)
     out.print(f"wrote {len(paths)} subjects and truth.csv to {out_dir}")

@@ -144,7 +144,7 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     out.mkdir(parents=True, exist_ok=True)
     stage = on_stage or (lambda _s: None)
     stage(f"generating {n} phantom subjects")
-    generate_cohort(out / "zips", n, seed)
+    generate_cohort(out / "zips", n, seed, workers=workers)
     stage("running infer")
     summary_infer = infer([out / "zips"], out / "cache", [mod_dir], out / "results",
                           batch_size, workers=workers)

@@ -54,9 +54,18 @@ def write_truth(rows: list[dict], path: Path) -> None:
     write_target_table(df, meta, path)
 
 
+def _zip_one(args) -> tuple[Path, dict]:
+    subject, seed, variants, out = args
+    path = write_subject_zip(Path(out) / zip_name(subject.eid), subject, seed, variants)
+    row = truth_row(subject, seed, variants)
+    row.update({f"variant_{k}": v for k, v in variants.describe().items()})
+    return path, row
+
+
 def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
                     variants: Variants = CLEAN, overwrite: bool = False,
-                    on_subject: Callable[[str], None] | None = None) -> list[Path]:
+                    on_subject: Callable[[str], None] | None = None,
+                    workers: int = 1) -> list[Path]:
     """Write ``n`` phantom zips and ``truth.csv`` into ``out_dir``.
 
     Parameters
@@ -72,6 +81,8 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
         Replace files that already exist.
     on_subject : callable, optional
         Called with each subject's name after its zip is written (progress).
+    workers : int
+        Processes writing zips in parallel (same bytes as with one).
 
     Returns
     -------
@@ -87,14 +98,25 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
         raise UsageError(f"{len(existing)} file(s) already exist in {out} (e.g. "
                          f"{existing[0].name}); use --overwrite to replace them")
     paths, rows = [], []
-    for s in subjects:
-        path = write_subject_zip(out / zip_name(s.eid), s, seed, variants)
-        paths.append(path)
-        row = truth_row(s, seed, variants)
-        row.update({f"variant_{k}": v for k, v in variants.describe().items()})
-        rows.append(row)
-        if on_subject:
-            on_subject(row["name"])
+    jobs = [(s, seed, variants, str(out)) for s in subjects]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = pool.map(_zip_one, jobs)
+            for path, row in results:
+                paths.append(path)
+                rows.append(row)
+                if on_subject:
+                    on_subject(row["name"])
+    else:
+        for job in jobs:
+            path, row = _zip_one(job)
+            paths.append(path)
+            rows.append(row)
+            if on_subject:
+                on_subject(row["name"])
     write_truth(rows, out / TRUTH_FILE)
     return paths
 
