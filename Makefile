@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mimir demo
+	$(BIN)/mimir demo --out demo-output --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
