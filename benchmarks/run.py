@@ -92,8 +92,11 @@ def bench_phantoms(work: Path, n_zip: int = 3, n_fast: int = 6) -> dict:
 
 
 def bench_preprocess(work: Path, zips: list[Path]) -> dict:
+    """One worker's time per subject (a worker tunes its allocator and has warmed up)."""
     from mimir.pipeline import preprocess_subject
+    from mimir.pipeline.allocator import tune_allocator
 
+    tune_allocator()
     preprocess_subject(zips[0])  # warm-up
     rows = []
     for z in zips:
@@ -124,7 +127,8 @@ def bench_throughput(work: Path, zip_dir: Path, workers: int) -> dict:
 def worker_peak_memory(zip_path: Path) -> float:
     """Peak RSS (MiB) of a fresh process preprocessing one subject."""
     code = ("import resource, sys; from mimir.pipeline import preprocess_subject; "
-            f"preprocess_subject({str(zip_path)!r}); "
+            "from mimir.pipeline.allocator import tune_allocator; tune_allocator(); "
+            f"preprocess_subject({str(zip_path)!r}); preprocess_subject({str(zip_path)!r}); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True)

@@ -92,16 +92,33 @@ def _resample_axis(A: np.ndarray, axis: int, size: int, scale: float, offset: fl
     d = a - i0
     if size == n and np.all(d == 0) and np.array_equal(i0, np.arange(n)):
         # identity pass: d * A[i1] + (1 - d) * A[i0] == A[i0] exactly
-        return A
+        return A.astype(np.float64, copy=False)
     shape = [1] * A.ndim
     shape[axis] = size
     d = d.reshape(shape)
-    lo = np.take(A, i0, axis=axis)
-    hi = np.take(A, i1, axis=axis)
-    lo *= 1 - d
-    hi *= d
-    hi += lo
-    return hi
+    out = np.multiply(_gather(A, i1, axis), d)  # float64 (d is float64)
+    out += _gather(A, i0, axis) * (1 - d)
+    return out
+
+
+def _gather(A: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """``np.take(A, idx, axis)``, as a view when ``idx`` is a run of consecutive indices
+    (the usual case in-plane, where stations sit almost on the output grid), with a
+    repeated last index (clamp-to-edge) appended by a small copy."""
+    n = len(idx)
+    k = n
+    while k > 1 and idx[k - 1] == idx[k - 2] and idx[k - 1] == A.shape[axis] - 1:
+        k -= 1
+    run = idx[:k]
+    if k and np.all(np.diff(run) == 1):
+        sl = [slice(None)] * A.ndim
+        sl[axis] = slice(int(run[0]), int(run[-1]) + 1)
+        view = A[tuple(sl)]
+        if k == n:
+            return view
+        tail = np.take(A, idx[k:], axis=axis)
+        return np.concatenate([view, tail], axis=axis)
+    return np.take(A, idx, axis=axis)
 
 
 def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndarray,
@@ -121,7 +138,7 @@ def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndar
     -------
     ndarray of shape (W_size[2], W_size[0], W_size[1]), float64
     """
-    A = np.asarray(A, dtype=np.float64)
+    # float32 input is widened inside the first pass (exactly: float32 -> float64 is exact)
     dims = np.array([A.shape[1], A.shape[2], A.shape[0]], dtype=np.float64)
     scale = (R_end - R) / dims
     offset = R - W

@@ -28,6 +28,7 @@ from mimir.cache.store import Cache, CacheEntry
 from mimir.errors import SubjectError
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
+from mimir.pipeline.allocator import tune_allocator
 from mimir.pipeline.subject import preprocess_subject
 from mimir.reading.archive import subject_name
 
@@ -95,6 +96,7 @@ def write_volumes(volumes: dict, folder: Path, name: str) -> None:
 def process_one(path: str, cache_root: str, volumes_dir: str | None,
                 limits: Limits = DEFAULT_LIMITS) -> Record:
     """Preprocess one subject and write it to the cache (runs in a worker)."""
+    tune_allocator()
     name = subject_name(path)
     try:
         res = preprocess_subject(path, limits, keep_volumes=volumes_dir is not None)
