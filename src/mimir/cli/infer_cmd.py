@@ -89,10 +89,10 @@ def infer(
                       on_batch=lambda n: bar.advance(tasks["pred"], n))
     for f in summary.module_failures:
         err.print(f"[red]module failed[/red] {f['message']}")
-    for f in summary.failures[:10]:
+    for f in summary.failed[:10]:
         err.print(f"[red]{f['kind']}[/red] {f['message']}")
-    if len(summary.failures) > 10:
-        err.print(f"... and {len(summary.failures) - 10} more (see {out_dir / 'failures.csv'})")
+    if len(summary.failed) > 10:
+        err.print(f"... and {len(summary.failed) - 10} more (see {out_dir / 'failures.csv'})")
     out.print(summary.line())
     raise typer.Exit(0 if summary.ok else 1)
 

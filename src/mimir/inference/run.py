@@ -81,14 +81,20 @@ class InferSummary:
     timings: dict = field(default_factory=dict)
 
     @property
+    def failed(self) -> list:
+        """Failure rows other than deliberate exclusions."""
+        return [f for f in self.failures if f.get("kind") != "excluded"]
+
+    @property
     def ok(self) -> bool:
-        return not self.failures and not self.module_failures
+        return not self.failed and not self.module_failures
 
     def line(self) -> str:
         t = self.timings.get("total", 0.0)
-        return (f"{self.subjects} subjects: {self.predicted} predicted, {len(self.failures)} "
-                f"failed; {len(self.module_failures)} module(s) failed; {t:.1f} s; results in "
-                f"{self.out}")
+        excluded = len(self.failures) - len(self.failed)
+        return (f"{self.subjects} subjects: {self.predicted} predicted, {len(self.failed)} "
+                f"failed, {excluded} excluded; {len(self.module_failures)} module(s) failed; "
+                f"{t:.1f} s; results in {self.out}")
 
 
 class Journal:
