@@ -85,7 +85,7 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
     """The ``infer`` loop on a Dask cluster (same bookkeeping as the local loop)."""
     from distributed import as_completed
 
-    from mimir.inference.run import _append_lines, _inference_failure, qc_filter, skipped_path
+    from mimir.inference.run import _inference_failure, qc_filter
     from mimir.pipeline.batch import Record, process_one
 
     client, lc = connect(opts.scheduler, opts.cluster)
@@ -100,11 +100,7 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
     def submit_chunk(c: int):
         ok = [n for n in plan.chunk_members[c] if resolved[c].get(n)]
         if opts.qc == "strict":
-            before = set(st["skipped"])
-            ok = qc_filter(cache, ok, st["skipped"])
-            new = sorted(st["skipped"] - before)
-            if new:
-                _append_lines(skipped_path(out), [n + "\n" for n in new])
+            ok = qc_filter(cache, ok, st["skipped"], out)
         if not ok:
             return
         f = client.submit(predict_chunk, module_paths, ok, str(cache.root), device,

@@ -251,17 +251,22 @@ def _shard_of(name: str, k: int) -> int:
     return zlib.crc32(name.encode()) % k
 
 
-def qc_filter(cache: Cache, names: list[str], skipped: set[str]) -> list[str]:
-    """Names passing QC (strict mode); the others are added to ``skipped``."""
+def qc_filter(cache: Cache, names: list[str], skipped: set[str], out: Path) -> list[str]:
+    """Names passing QC (``--qc strict``); the others are added to ``skipped`` and to the
+    run's record of skipped subjects (so a resumed run counts them as handled)."""
     from mimir.qc.flags import subject_flags
 
-    keep = []
+    keep, new = [], []
     for n in names:
         entry = cache.read_entry(n)
         if entry.facts and not subject_flags(entry.facts, entry.warnings)["qc_pass"]:
+            if n not in skipped:
+                new.append(n + "\n")
             skipped.add(n)
         else:
             keep.append(n)
+    if new:
+        _append_lines(skipped_path(out), new)
     return keep
 
 
@@ -309,11 +314,7 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: li
         got = pending.pop(c)
         ready = [n for n in plan.chunk_members[c] if got.get(n) is not None]
         if opts.qc == "strict":
-            before = set(st["skipped"])
-            ready = qc_filter(cache, ready, st["skipped"])
-            new = sorted(st["skipped"] - before)
-            if new:
-                _append_lines(skipped_path(out), [n + "\n" for n in new])
+            ready = qc_filter(cache, ready, st["skipped"], out)
         if not ready:
             return
         batch = np.stack([got[n] for n in ready])
