@@ -71,7 +71,7 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
           qc: str = "warn", shard: tuple[int, int] | None = None,
           scheduler: str | None = None, cluster: str | None = None,
           limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
-          on_batch=None):
+          on_batch=None, on_module=None):
     """Predict every module's targets for every subject, with confidence intervals.
 
     The first five arguments keep the original MIMIR ``infer`` order, so existing
@@ -128,4 +128,5 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
                         exclude_column=exclude_column, qc=qc, shard=shard,
                         scheduler=scheduler, cluster=cluster)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
-               on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch)
+               on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
+               on_module=on_module)

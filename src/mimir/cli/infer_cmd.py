@@ -81,12 +81,17 @@ def infer(
 
         def on_start(n_pre: int, n_pred: int):
             tasks["pre"] = bar.add_task("preprocess", total=n_pre)
-            tasks["pred"] = bar.add_task("predict", total=n_pred)
+            tasks["_total"] = n_pred
+
+        def on_module(name: str, n: int):
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=tasks["_total"])
+            bar.advance(tasks[name], n)
 
         summary = run(inputs or [], modules, out_dir, cache=cache, options=opts,
                       on_start=on_start,
                       on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
-                      on_batch=lambda n: bar.advance(tasks["pred"], n))
+                      on_module=on_module)
     for f in summary.module_failures:
         err.print(f"[red]module failed[/red] {f['message']}")
     for f in summary.failed[:10]:

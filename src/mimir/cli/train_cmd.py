@@ -223,6 +223,8 @@ def module_create(
     meta_path: Path = typer.Option(None, "--meta", help="CSV: column,name,field,unit,divisor."),
     iteration: int = typer.Option(None, "--iteration", help="Snapshot (default the last)."),
     half: bool = typer.Option(False, "--half", help="Store weights as float16."),
+    note: list[str] = typer.Option(None, "--note", help="KEY=VALUE recorded under "
+                                   "provenance in module.json (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
     """Package a trained run as a module folder that `mimir infer` loads."""
@@ -244,5 +246,12 @@ def module_create(
         meta = read_meta(targets_path, cfg["targets"])
     else:
         raise UsageError("give --targets (its .meta.csv names the targets) or --meta")
-    m = create_module(run_dir, out_dir, meta, crossval_dir, iteration, half, overwrite)
+    notes = {}
+    for item in note or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--note {item!r}: expected KEY=VALUE")
+        notes[key] = value
+    m = create_module(run_dir, out_dir, meta, crossval_dir, iteration, half, overwrite,
+                      provenance=notes)
     out.print(f"module written to {m}")

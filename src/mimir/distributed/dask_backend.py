@@ -152,6 +152,8 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
                     r = res.get(m.name)
                     if isinstance(r, tuple):
                         journals[m.name].append(names, r[0], r[1])
+                        if hooks.get("on_module"):
+                            hooks["on_module"](m.name, len(names))
                     else:
                         st["failures"] += [_inference_failure(plan, n, m.name,
                                                               RuntimeError(str(r)))

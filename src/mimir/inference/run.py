@@ -327,6 +327,8 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: li
                                    for n in ready]
                 continue
             journals[eng.module.name].append(ready, mean, var)
+            if hooks.get("on_module"):
+                hooks["on_module"](eng.module.name, len(ready))
         st["inference"] += time.perf_counter() - t0
         st["predicted"] += len(ready)
         if hooks.get("on_batch"):
@@ -419,7 +421,8 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
           options: InferOptions | None = None,
           on_start: Callable[[int, int], None] | None = None,
           on_preprocessed: Callable | None = None,
-          on_batch: Callable[[int], None] | None = None) -> InferSummary:
+          on_batch: Callable[[int], None] | None = None,
+          on_module: Callable[[str, int], None] | None = None) -> InferSummary:
     """Run modules on subjects and write the prediction tables.
 
     Parameters
@@ -434,9 +437,10 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     cache : path-like, optional
         Image cache (default ``OUT/cache``).
     options : InferOptions
-    on_start, on_preprocessed, on_batch : callable, optional
+    on_start, on_preprocessed, on_batch, on_module : callable, optional
         Progress hooks: (subjects to preprocess, subjects to predict), each
-        preprocessing record, and the size of each predicted batch.
+        preprocessing record, the size of each predicted batch, and (module name, size)
+        after each module's batch.
 
     Returns
     -------
@@ -484,7 +488,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     plan = make_plan(inputs, cache_dir, opts, done)
 
     device = pick_device(opts.device)
-    hooks = {"on_preprocessed": on_preprocessed, "on_batch": on_batch}
+    hooks = {"on_preprocessed": on_preprocessed, "on_batch": on_batch, "on_module": on_module}
     if opts.scheduler or opts.cluster:
         from mimir.distributed.dask_backend import run_dask
 
