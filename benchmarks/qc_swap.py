@@ -21,7 +21,7 @@ def one(args):
     from mimir.qc.flags import swapped_stations
 
     subject, seed, swap = args
-    fs = fast_subject(subject, seed, with_truth=False, swap=swap)
+    fs = fast_subject(subject, seed, with_truth=False, swap=swap, swap_scores=True)
     return swap, swapped_stations(fs.swap_scores)
 
 

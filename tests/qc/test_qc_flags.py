@@ -60,7 +60,7 @@ def test_clean_phantoms_raise_no_flag(phantom_dir):
 
 
 def _swap_flag(subject, seed, swap=None) -> bool:
-    fs = fast_subject(subject, seed, with_truth=False, swap=swap)
+    fs = fast_subject(subject, seed, with_truth=False, swap=swap, swap_scores=True)
     return swapped_stations(fs.swap_scores)
 
 

@@ -1,7 +1,7 @@
 """Small entry points the benchmark suite runs in fresh processes (not a user command).
 
 ``python -m mimir.cli.bench_helper preprocess ZIPDIR CACHE WORKERS`` and
-``python -m mimir.cli.bench_helper infer ZIPDIR CACHE OUT WORKERS MODULE...`` print one
+``python -m mimir.cli.bench_helper infer ZIPDIR CACHE OUT WORKERS BATCH MODULE...`` print one
 JSON line with the subject count and the elapsed time of the job itself.
 """
 
@@ -22,9 +22,10 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"n": len(s.records), "elapsed": time.perf_counter() - t0}))
         return 0
     if argv[0] == "infer":
-        zips, cache, out, workers, modules = argv[1], argv[2], argv[3], int(argv[4]), argv[5:]
+        zips, cache, out = argv[1], argv[2], argv[3]
+        workers, batch, modules = int(argv[4]), int(argv[5]), argv[6:]
         t0 = time.perf_counter()
-        s = mimir.infer([zips], cache, modules, out, 16, workers=workers, device="cpu")
+        s = mimir.infer([zips], cache, modules, out, batch, workers=workers, device="cpu")
         print(json.dumps({"n": s.predicted, "elapsed": time.perf_counter() - t0,
                           "timings": s.timings}))
         return 0

@@ -142,7 +142,8 @@ def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndar
     dims = np.array([A.shape[1], A.shape[2], A.shape[0]], dtype=np.float64)
     scale = (R_end - R) / dims
     offset = R - W
-    # (row, column, slice) -> array axes (1, 2, 0); the slice axis first
-    for k, axis in ((2, 0), (0, 1), (1, 2)):
+    # (row, column, slice) -> array axes (1, 2, 0); in-plane passes first, while the
+    # station still has its own (usually fewer) slices
+    for k, axis in ((0, 1), (1, 2), (2, 0)):
         A = _resample_axis(A, axis, int(W_size[k]), float(scale[k]), float(offset[k]))
     return A

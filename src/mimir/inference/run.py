@@ -340,6 +340,10 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: li
             item = q.get()
             st["wait"] += time.perf_counter() - t0
             if item is None:
+                if opts.threads is None and opts.workers > 1:
+                    from mimir.inference.engine import set_threads
+
+                    set_threads(None, 1)  # preprocessing is over: every core to the networks
                 break
             if item[0] == "error":
                 raise item[1]

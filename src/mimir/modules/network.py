@@ -50,3 +50,29 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
                                 f"{missing[:3]}, unexpected {unexpected[:3]})")
     net.eval()
     return net
+
+
+def fold_batchnorm(net):
+    """Fold every BatchNorm of an eval-mode torchvision ResNet into its convolution.
+
+    Each ``conv -> bn`` pair becomes one convolution with rescaled weights and a bias:
+    the same function up to float rounding (outputs agree to about 1e-6 relative), with
+    one pass over the activations fewer per layer. Returns the same network, modified.
+    """
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if net.training:
+        raise ValueError("fold BatchNorm only into a network in eval mode")
+    net.conv1 = fuse_conv_bn_eval(net.conv1, net.bn1)
+    net.bn1 = torch.nn.Identity()
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        for block in layer:
+            for c, b in (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")):
+                if hasattr(block, c) and hasattr(block, b):
+                    setattr(block, c, fuse_conv_bn_eval(getattr(block, c), getattr(block, b)))
+                    setattr(block, b, torch.nn.Identity())
+            if block.downsample is not None:
+                conv, bn = block.downsample[0], block.downsample[1]
+                block.downsample = torch.nn.Sequential(fuse_conv_bn_eval(conv, bn))
+    return net

@@ -440,12 +440,13 @@ def tissue_fat_fraction(subject: PhantomSubject, rendered: Rendered) -> np.ndarr
     for label, _pd, ff, _rho in TISSUES.values():
         lut[label] = ff if ff is not None else 0.0
     lut[T["marrow"]] = subject.marrow_ff
-    nz = len(rendered.z)
-    per_slice = np.repeat(lut[None, :], nz, axis=0)
+    ff = lut[rendered.tissue]
+    # muscle fat varies along z only: one value per slice, set on the muscle voxels
     p = subject.texture
     tz = 0.5 * (np.sin(rendered.z / 34.0 + p[2]) + np.sin(rendered.z / 71.0 + p[5]))
-    per_slice[:, T["muscle"]] = np.clip(subject.muscle_ff * (1 + 0.25 * tz), 0, 1)
-    ff = per_slice[np.arange(nz)[:, None, None], rendered.tissue]
+    per_slice = np.clip(subject.muscle_ff * (1 + 0.25 * tz), 0, 1).astype(np.float32)
+    muscle = rendered.tissue == T["muscle"]
+    ff[muscle] = per_slice[np.nonzero(muscle)[0]]
     liver_z = np.flatnonzero(np.any(rendered.tissue == T["liver"], axis=(1, 2)))
     if liver_z.size:
         sl = slice(int(liver_z[0]), int(liver_z[-1]) + 1)

@@ -124,7 +124,9 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
 def _fast_one(args):
     from mimir.cache.store import Cache, CacheEntry
     from mimir.phantom.fastpath import fast_image
+    from mimir.pipeline.allocator import tune_allocator
 
+    tune_allocator()
     subject, seed, cache_root = args
     image, truth = fast_image(subject, seed)
     name = zip_name(subject.eid).split(".")[0]

@@ -46,7 +46,8 @@ def station_arrays(stations: list[StationGeometry]):
 
 
 def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
-                 with_truth: bool = True, swap: int | None = None) -> FastSubject:
+                 with_truth: bool = True, swap: int | None = None,
+                 swap_scores: bool = False) -> FastSubject:
     """Fused water and fat volumes of ``subject`` without writing DICOM.
 
     Parameters
@@ -60,6 +61,8 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
         Also measure the truth (reusing the rendered labels).
     swap : int, optional
         Exchange water and fat of this station (1-6), as the ``swap`` variant does.
+    swap_scores : bool
+        Also compute the overlap fat-fraction agreement QC uses to detect swaps.
 
     Returns
     -------
@@ -93,7 +96,7 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
             w, f = f, w
         ws.append(w)
         fs.append(f)
-    scores = overlap_swap_scores(ws, fs, trim.overlaps)
+    scores = overlap_swap_scores(ws, fs, trim.overlaps) if swap_scores else []
     water = fuse_signal(ws, trim)
     fat = fuse_signal(fs, trim)
     truth = measure_truth(subject, None, rendered=r, ff=ff) if with_truth else {}

@@ -37,8 +37,9 @@ def overlap_swap_scores(water: list[np.ndarray], fat: list[np.ndarray],
     for i, o in enumerate(overlaps):
         rec = {"corr": float("nan"), "corr_left": float("nan"), "corr_right": float("nan")}
         if o > 0:
-            wa, fa = water[i][-o:], fat[i][-o:]
-            wb, fb = water[i + 1][:o], fat[i + 1][:o]
+            # every second row and column: plenty of voxels, a quarter of the work
+            wa, fa = water[i][-o:, ::2, ::2], fat[i][-o:, ::2, ::2]
+            wb, fb = water[i + 1][:o, ::2, ::2], fat[i + 1][:o, ::2, ::2]
             r = min(wa.shape[1], wb.shape[1])
             c = min(wa.shape[2], wb.shape[2])
             wa, fa, wb, fb = (a[:, :r, :c].astype(np.float64) for a in (wa, fa, wb, fb))
