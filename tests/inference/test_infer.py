@@ -164,3 +164,25 @@ def test_installed_module_by_name(module50, cache_dir, tmp_path, monkeypatch):
                               "-o", str(tmp_path / "o"), "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "module_bodycomp" / "predictions.csv").is_file()
+
+
+def test_modules_listed_after_one_flag(module50, cache_dir, tmp_path, monkeypatch):
+    """``--modules A B`` (the original's style) works through the console script."""
+    import sys
+
+    from mimir.cli.app import expand_list_options, main
+
+    assert expand_list_options(["infer", "z", "--modules", "a", "b", "-o", "x"]) == [
+        "infer", "z", "--modules", "a", "--modules", "b", "-o", "x"]
+    second = tmp_path / "module_two"
+    second.mkdir()
+    for p in module50.iterdir():
+        (second / p.name).write_bytes(p.read_bytes())
+    monkeypatch.setattr(sys, "argv", ["mimir", "infer", "--cache", str(cache_dir), "--modules",
+                                      str(module50), str(second), "-o", str(tmp_path / "o"),
+                                      "--device", "cpu"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 0
+    assert (tmp_path / "o" / "module_two" / "predictions.csv").is_file()
+    assert (tmp_path / "o" / "module_bodycomp" / "predictions.csv").is_file()

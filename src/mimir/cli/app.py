@@ -42,6 +42,31 @@ def _register() -> None:
 _register()
 
 
+def expand_list_options(argv: list[str], names=("--modules", "-m")) -> list[str]:
+    """Let ``--modules A B C`` mean ``--modules A --modules B --modules C``.
+
+    Click options take one value each; the original MIMIR listed modules after one flag.
+    Every token after the flag up to the next option is taken as a module.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        out.append(tok)
+        i += 1
+        if tok in names:
+            first = True
+            while i < len(argv) and (first or not argv[i].startswith("-")):
+                if not first:
+                    out.append(tok)
+                out.append(argv[i])
+                first = False
+                i += 1
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=expand_list_options(sys.argv[1:]))

@@ -28,8 +28,8 @@ def infer(
     inputs: list[Path] = typer.Argument(None, help="Zips, folders of zips or list files; "
                                         "none: every image in --cache."),
     modules: list[str] = typer.Option(..., "--modules", "-m", help="Module folders or "
-                                      "installed module names (repeat, or list after one "
-                                      "--modules)."),
+                                      "installed module names: --modules A B C (give "
+                                      "INPUTS before it) or -m A -m B."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     cache: Path = typer.Option(None, "--cache", help="Image cache (default OUT/cache)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per batch."),
