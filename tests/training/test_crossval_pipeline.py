@@ -76,7 +76,8 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     assert res.exit_code == 0, res.output
     common = ["--cache", str(fast_cache), "--targets", str(truth), "--columns", cols,
               "--backbone", "resnet18", "--iterations", "4", "--batch-size", "4",
-              "--snapshot-every", "2", "--lr", "3e-4", "--device", "cpu"]
+              "--snapshot-every", "2", "--lr", "3e-4", "--lr-drop-at", "0.5",
+              "--device", "cpu"]
     cv = tmp_path / "cv"
     res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
                               "-o", str(cv)])
@@ -105,10 +106,17 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     res = runner.invoke(app, ["train", *common, "-o", str(run)])
     assert res.exit_code == 0, res.output
     mod = tmp_path / "module_tiny"
+    assert json.loads((run / "config.json").read_text())["config"]["lr_drop_at"] == 0.5
     res = runner.invoke(app, ["module", "create", "--run", str(run), "--crossval", str(cv),
-                              "--targets", str(truth), "-o", str(mod), "--half"])
+                              "--targets", str(truth), "-o", str(mod), "--half",
+                              "--cache", str(fast_cache)])
     assert res.exit_code == 0, res.output
     info = json.loads((mod / "module.json").read_text())
+    fit = info["provenance"]["training_fit"]["targets"]
+    assert [r["target"] for r in fit] == cols.split(",") and {r["n"] for r in fit} == {24}
+    for r in fit:  # every target the check flags is named in a warning, and only those
+        assert r["flagged"] == (abs(r["offset_sd"]) > 1.0)
+        assert (f"warning: {r['target']}:" in " ".join(res.output.split())) == r["flagged"]
     assert info["backbone"] == "resnet18" and info["weights_dtype"] == "float16"
     assert info["targets"] == ["VAT", "ASAT", "weight", "sex"]
     factors = pd.read_csv(cv / "calibration_factors.csv")["calibration_factor"].tolist()

@@ -67,7 +67,10 @@ def train(
     iterations: int = typer.Option(10000, "--iterations", min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     lr: float = typer.Option(5e-5, "--lr", help="Adam learning rate (divided by 10 after "
-                             "80% of the iterations)."),
+                             "--lr-drop-at of the iterations)."),
+    lr_drop_at: float = typer.Option(0.8, "--lr-drop-at", min=0.0, max=1.0,
+                                     help="Fraction of the iterations after which the "
+                                     "learning rate is divided by 10 (0.8 as published)."),
     snapshot_every: int = typer.Option(1000, "--snapshot-every", min=1),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
@@ -96,7 +99,7 @@ def train(
             names = sorted(n for f in folds for n in f)
     data = load_dataset(cache, table, cols, names)
     cfg = TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size, lr=lr,
-                      snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
+                      lr_drop_at=lr_drop_at, snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
                       init_weights=str(init_weights) if init_weights else None)
     err.print(f"training {backbone} on {len(data)} subjects, {len(cols)} targets: "
               f"{', '.join(cols)}")
@@ -159,6 +162,7 @@ def crossval(
     iterations: int = typer.Option(10000, "--iterations", min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     lr: float = typer.Option(5e-5, "--lr"),
+    lr_drop_at: float = typer.Option(0.8, "--lr-drop-at", min=0.0, max=1.0),
     snapshot_every: int = typer.Option(1000, "--snapshot-every", min=1),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
@@ -185,7 +189,7 @@ def crossval(
         except ValueError:
             raise UsageError("--folds takes A-B, e.g. 1-3") from None
     cfg = TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size, lr=lr,
-                      snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
+                      lr_drop_at=lr_drop_at, snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
                       init_weights=str(init_weights) if init_weights else None)
     with progress_bar("it") as bar:
         task = bar.add_task("crossval", total=iterations)
@@ -223,6 +227,10 @@ def module_create(
     meta_path: Path = typer.Option(None, "--meta", help="CSV: column,name,field,unit,divisor."),
     iteration: int = typer.Option(None, "--iteration", help="Snapshot (default the last)."),
     half: bool = typer.Option(False, "--half", help="Store weights as float16."),
+    cache: Path = typer.Option(None, "--cache", help="The run's image cache: check the "
+                               "snapshot on a sample of its training subjects (needs "
+                               "--targets) and warn about targets whose predictions are "
+                               "offset."),
     note: list[str] = typer.Option(None, "--note", help="KEY=VALUE recorded under "
                                    "provenance in module.json (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
@@ -252,6 +260,24 @@ def module_create(
         if not sep or not key:
             raise UsageError(f"--note {item!r}: expected KEY=VALUE")
         notes[key] = value
+    table = None
+    if cache is not None:
+        if targets_path is None:
+            raise UsageError("--cache needs --targets (the labels of the training subjects)")
+        from mimir.training.data import read_target_table
+
+        table = read_target_table(targets_path)
     m = create_module(run_dir, out_dir, meta, crossval_dir, iteration, half, overwrite,
-                      provenance=notes)
+                      provenance=notes, cache=cache, table=table)
+    if cache is not None:
+        fit = json.loads((m / "module.json").read_text())["provenance"]["training_fit"]
+        for r in fit["targets"]:
+            if r["flagged"]:
+                err.print(f"[yellow]warning:[/] {r['target']}: on {r['n']} of its training "
+                          f"subjects the network's predictions are offset by "
+                          f"{r['offset_sd']:+.2f} predicted sd (mean error "
+                          f"{r['mean_error']:+.4g}); its 95 % intervals would cover about "
+                          f"{r['coverage95_if_shifted']:.2f}. The cross-validation's "
+                          "calibration may not hold for this network: train longer at the "
+                          "low learning rate (--lr-drop-at) and check again.")
     out.print(f"module written to {m}")

@@ -11,8 +11,8 @@ so a clean subject's fused volumes equal those of its zip.
 
 An earlier version rendered the anatomy straight onto the 3 mm output grid. That skipped
 the resampling of the 3.5-4.5 mm stations, which changes partial-volume edges, the
-interpolated noise and with them the Otsu body mask; a module trained on those images
-was biased on zip-path subjects (about +0.3 L VAT and +1.3 kg weight).
+interpolated noise and with them the Otsu body mask, so its images were not those a
+user's zips give.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The folder follows the published layout (snapshot, metadata, standardisation,
 calibration factors) plus ``module.json``: format version, backbone, input format,
 targets, provenance (training data, subjects, iterations, cross-validation metrics),
-the snapshot's SHA-256, and per-target uncertainty thresholds (the 99th percentile of
-the calibrated predicted sd on the cross-validation's held-out predictions).
+the snapshot's SHA-256, per-target uncertainty thresholds (the 99th percentile of
+the calibrated predicted sd on the cross-validation's held-out predictions) and, when the
+image cache is given, the training-fit check (:mod:`mimir.training.fitcheck`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from mimir.training.train import snapshots
 def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: pd.DataFrame,
                   crossval_dir: str | os.PathLike | None = None, iteration: int | None = None,
                   half: bool = False, overwrite: bool = False,
-                  provenance: dict | None = None) -> Path:
+                  provenance: dict | None = None, cache: str | os.PathLike | None = None,
+                  table: pd.DataFrame | None = None) -> Path:
     """Write a module folder from a finished training run.
 
     Parameters
@@ -57,6 +59,9 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         Replace an existing folder.
     provenance : dict, optional
         Extra facts for module.json (e.g. the commands that made it).
+    cache, table : optional
+        The run's image cache and target table: run the training-fit check of the
+        packaged snapshot and record it under ``provenance.training_fit``.
     """
     import torch
 
@@ -98,6 +103,15 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
             d = float(meta.loc[t, "divisor"])
             sd = np.sqrt(pooled[f"{t}_var"].to_numpy() * factors[t]) / d
             thresholds[str(meta.loc[t, "name"])] = float(np.nanpercentile(sd, 99))
+    fit = None
+    if cache is not None:
+        if table is None:
+            raise UsageError("the training-fit check needs the target table")
+        from mimir.training.fitcheck import MAX_OFFSET, training_fit
+
+        fit = {"max_offset_sd": MAX_OFFSET,
+               "targets": training_fit(run, snaps[it], cache, table, factors).to_dict(
+                   "records")}
     if out.exists():
         if not overwrite:
             raise UsageError(f"{out} exists; use --overwrite to replace it")
@@ -126,7 +140,9 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         "target_columns": targets,
         "provenance": {"engine": f"mimir {__version__}", "run": str(run), "iteration": it,
                        "training": cfg["config"], "n_subjects": len(cfg["subjects"]),
-                       "crossval": cv_info, **(provenance or {})},
+                       "crossval": cv_info,
+                       **({"training_fit": fit} if fit is not None else {}),
+                       **(provenance or {})},
         "uncertainty_thresholds": thresholds,
         "checksums": {SNAPSHOT: file_sha256(out / SNAPSHOT)},
     }
