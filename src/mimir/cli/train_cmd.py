@@ -10,8 +10,14 @@ from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
 
 
-def _target_columns(table, columns: str | None) -> list[str]:
+def _target_columns(table, columns: str | None, table_path: Path) -> list[str]:
+    """The target columns: ``--columns``, else those the table's ``.meta.csv`` names
+    (written by ``mimir targets`` and ``mimir phantom``), else every numeric column
+    except ``eid``."""
+    import pandas as pd
+
     from mimir.errors import UsageError
+    from mimir.training.targets import meta_path
 
     if columns:
         cols = [c.strip() for c in columns.split(",") if c.strip()]
@@ -19,8 +25,14 @@ def _target_columns(table, columns: str | None) -> list[str]:
         if missing:
             raise UsageError(f"target table has no columns {missing}")
         return cols
-    skip = {"name", "eid"}
-    return [c for c in table.columns if c not in skip and not c.startswith(("wb_", "variant_"))
+    mp = meta_path(table_path)
+    if mp.is_file():
+        named = pd.read_csv(mp, dtype=str, keep_default_na=False)["column"].tolist()
+        missing = [c for c in named if c not in table.columns]
+        if missing:
+            raise UsageError(f"{mp} names columns {missing} that {table_path} lacks")
+        return named
+    return [c for c in table.columns if c not in {"name", "eid"}
             and table[c].dtype.kind in "fiub"]
 
 
@@ -86,7 +98,7 @@ def train(
     from mimir.training.train import train as run
 
     table = read_target_table(targets)
-    cols = _target_columns(table, columns)
+    cols = _target_columns(table, columns, targets)
     names = None
     if splits is not None:
         folds = read_folds(splits)
@@ -179,7 +191,7 @@ def crossval(
     from mimir.training.train import TrainConfig
 
     table = read_target_table(targets_path)
-    cols = _target_columns(table, columns)
+    cols = _target_columns(table, columns, targets_path)
     fold_list = read_folds(splits)
     rng = None
     if folds:
