@@ -164,3 +164,22 @@ def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
     with pytest.raises(UsageError, match="different config"):
         train(data, tmp_path / "part", TrainConfig(backbone="resnet18", iterations=5),
               device="cpu", log=lambda m: None)
+
+
+def test_default_target_columns_come_from_the_meta_sidecar(tmp_path):
+    import pandas as pd
+
+    from mimir.cli.train_cmd import _target_columns
+    from mimir.errors import UsageError
+
+    table = pd.DataFrame({"eid": [1, 2], "name": ["a", "b"], "vat": [1.0, 2.0],
+                          "weight": [70.0, 80.0], "wb_extra": [0.1, 0.2]})
+    path = tmp_path / "t.csv"
+    assert _target_columns(table, None, path) == ["vat", "weight", "wb_extra"]
+    (tmp_path / "t.meta.csv").write_text("column,name,field,unit,divisor\n"
+                                         "weight,weight,,kg,1\nvat,VAT,,L,1\n")
+    assert _target_columns(table, None, path) == ["weight", "vat"]
+    assert _target_columns(table, "wb_extra", path) == ["wb_extra"]
+    (tmp_path / "t.meta.csv").write_text("column,name,field,unit,divisor\nage,age,,y,1\n")
+    with pytest.raises(UsageError, match="age"):
+        _target_columns(table, None, path)

@@ -29,21 +29,3 @@ def test_fit_table_measures_offsets_in_calibrated_sds():
     assert a["coverage95_if_shifted"] == pytest.approx(interval_coverage(a["offset_sd"]))
     assert 1.5 > MAX_OFFSET
 
-
-def test_default_target_columns_come_from_the_meta_sidecar(tmp_path):
-    import pandas as pd
-
-    from mimir.cli.train_cmd import _target_columns
-    from mimir.errors import UsageError
-
-    table = pd.DataFrame({"eid": [1, 2], "name": ["a", "b"], "vat": [1.0, 2.0],
-                          "weight": [70.0, 80.0], "wb_extra": [0.1, 0.2]})
-    path = tmp_path / "t.csv"
-    assert _target_columns(table, None, path) == ["vat", "weight", "wb_extra"]
-    (tmp_path / "t.meta.csv").write_text("column,name,field,unit,divisor\n"
-                                         "weight,weight,,kg,1\nvat,VAT,,L,1\n")
-    assert _target_columns(table, None, path) == ["weight", "vat"]
-    assert _target_columns(table, "wb_extra", path) == ["wb_extra"]
-    (tmp_path / "t.meta.csv").write_text("column,name,field,unit,divisor\nage,age,,y,1\n")
-    with pytest.raises(UsageError, match="age"):
-        _target_columns(table, None, path)
