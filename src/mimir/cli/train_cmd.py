@@ -290,6 +290,6 @@ def module_create(
                           f"{r['offset_sd']:+.2f} predicted sd (mean error "
                           f"{r['mean_error']:+.4g}); its 95 % intervals would cover about "
                           f"{r['coverage95_if_shifted']:.2f}. The cross-validation's "
-                          "calibration may not hold for this network: train longer at the "
-                          "low learning rate (--lr-drop-at) and check again.")
+                          "calibration may not hold for this network (docs/training.md, "
+                          "'The training-fit check').")
     out.print(f"module written to {m}")
