@@ -103,6 +103,9 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
             d = float(meta.loc[t, "divisor"])
             sd = np.sqrt(pooled[f"{t}_var"].to_numpy() * factors[t]) / d
             thresholds[str(meta.loc[t, "name"])] = float(np.nanpercentile(sd, 99))
+    if out.exists():
+        if not overwrite:
+            raise UsageError(f"{out} exists; use --overwrite to replace it")
     fit = None
     if cache is not None:
         if table is None:
@@ -112,9 +115,6 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         fit = {"max_offset_sd": MAX_OFFSET,
                "targets": training_fit(run, snaps[it], cache, table, factors).to_dict(
                    "records")}
-    if out.exists():
-        if not overwrite:
-            raise UsageError(f"{out} exists; use --overwrite to replace it")
     out.mkdir(parents=True, exist_ok=True)
     state = load_state_dict(snaps[it])
     if half:
