@@ -65,6 +65,23 @@ def split(
               f"{max(map(len, folds))} written to {out_dir}")
 
 
+AVERAGE_HELP = ("Not in the published method: from this fraction of the iterations on, "
+                "snapshots hold the mean of the weights since then, with batch-norm "
+                "statistics recomputed (docs/training.md). Off by default.")
+
+
+def _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
+                  no_augment, init_weights, average_from):
+    """The TrainConfig of the train and crossval options (one place for both)."""
+    from mimir.training.train import TrainConfig
+
+    return TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size,
+                       lr=lr, lr_drop_at=lr_drop_at, snapshot_every=snapshot_every,
+                       seed=seed, augment=not no_augment,
+                       init_weights=str(init_weights) if init_weights else None,
+                       average_from=average_from)
+
+
 @app.command("train")
 @handle_errors
 def train(
@@ -90,11 +107,12 @@ def train(
     init_weights: Path = typer.Option(None, "--init-weights", help="Local ImageNet weights "
                                       "(a torchvision state dict) for the backbone."),
     no_augment: bool = typer.Option(False, "--no-augment", help="No random translation."),
+    average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
+                                       help=AVERAGE_HELP),
 ):
     """Train a module's network (mean-variance ResNet); rerun to resume."""
     from mimir.training.data import load_dataset, read_target_table
     from mimir.training.splits import read_folds
-    from mimir.training.train import TrainConfig
     from mimir.training.train import train as run
 
     table = read_target_table(targets)
@@ -110,9 +128,8 @@ def train(
         else:
             names = sorted(n for f in folds for n in f)
     data = load_dataset(cache, table, cols, names)
-    cfg = TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size, lr=lr,
-                      lr_drop_at=lr_drop_at, snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
-                      init_weights=str(init_weights) if init_weights else None)
+    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
+                        no_augment, init_weights, average_from)
     err.print(f"training {backbone} on {len(data)} subjects, {len(cols)} targets: "
               f"{', '.join(cols)}")
     with progress_bar("it") as bar:
@@ -181,6 +198,8 @@ def crossval(
     threads: int = typer.Option(None, "--threads", min=1),
     init_weights: Path = typer.Option(None, "--init-weights"),
     no_augment: bool = typer.Option(False, "--no-augment"),
+    average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
+                                       help=AVERAGE_HELP),
 ):
     """Train each fold, predict held-out subjects with every snapshot, evaluate and
     calibrate (metrics.csv, calibration_factors.csv, plots, report.html)."""
@@ -188,7 +207,6 @@ def crossval(
     from mimir.training.crossval import crossval as run
     from mimir.training.data import read_target_table
     from mimir.training.splits import read_folds
-    from mimir.training.train import TrainConfig
 
     table = read_target_table(targets_path)
     cols = _target_columns(table, columns, targets_path)
@@ -200,9 +218,8 @@ def crossval(
             rng = (int(a), int(b or a))
         except ValueError:
             raise UsageError("--folds takes A-B, e.g. 1-3") from None
-    cfg = TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size, lr=lr,
-                      lr_drop_at=lr_drop_at, snapshot_every=snapshot_every, seed=seed, augment=not no_augment,
-                      init_weights=str(init_weights) if init_weights else None)
+    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
+                        no_augment, init_weights, average_from)
     with progress_bar("it") as bar:
         task = bar.add_task("crossval", total=iterations)
 

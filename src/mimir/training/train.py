@@ -9,8 +9,13 @@ A run folder holds::
     config.json            targets, subjects, hyper-parameters, standardisation
     log.csv                iteration, running loss, learning rate, seconds
     snapshots/iter_NNNNNN.pth.tar   weights every ``snapshot_every`` iterations
-    resume.pth.tar         latest weights + optimiser + random states (for resuming)
+    resume.pth.tar         latest weights + optimiser + random states (for resuming),
+                           and the weight average when ``average_from`` is set
     complete               written when the last iteration is done
+
+With ``average_from`` set, snapshots from that point on hold the mean of the weights over
+every iteration since then, with batch-norm statistics recomputed for them
+(``mimir.training.averaging``); the training trajectory itself is unchanged.
 
 Rerunning the same command resumes from ``resume.pth.tar``; a finished run is left
 as it is.
@@ -29,6 +34,7 @@ import numpy as np
 
 from mimir.errors import UsageError
 from mimir.output.atomic import atomic_path, write_text
+from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import Dataset, random_shifts, translate
 
 
@@ -46,6 +52,10 @@ class TrainConfig:
     augment: bool = True
     max_shift: int = 16
     init_weights: str | None = None
+    #: Opt-in (not in the published method): from this fraction of the iterations on,
+    #: snapshots hold the running mean of the weights with batch-norm statistics
+    #: recomputed (``mimir.training.averaging``). None: off.
+    average_from: float | None = None
 
 
 def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +88,10 @@ def _save(path: Path, obj: dict) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+#: Options added after runs were first written: a run folder without them used the default.
+_NEW_DEFAULTS = {"average_from": None}
 
 
 def run_complete(out_dir: str | os.PathLike) -> bool:
@@ -124,6 +138,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
            "stand_mean": mean.tolist(), "stand_sd": sd.tolist()}
     if cfg_path.is_file():
         prev = json.loads(cfg_path.read_text(encoding="utf-8"))
+        prev["config"] = {**_NEW_DEFAULTS, **prev.get("config", {})}
         for key in ("config", "targets", "subjects"):
             if prev.get(key) != cfg[key]:
                 raise UsageError(f"{out} holds a run with a different {key}; use another "
@@ -145,6 +160,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     start = 0
+    average = WeightAverage()
     resume = out / "resume.pth.tar"
     if resume.is_file():
         state = torch.load(resume, map_location=dev, weights_only=True)
@@ -153,10 +169,14 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["iteration"])
+        if "average" in state:
+            average = WeightAverage(state["average"], int(state["average_count"]))
         log(f"resuming {out} at iteration {start}")
     labels = (data.labels - mean) / sd
     N = len(data)
     drop_at = int(round(config.lr_drop_at * config.iterations))
+    avg_from = (None if config.average_from is None
+                else int(round(config.average_from * config.iterations)))
     net.train()
     running = None
     t0 = time.perf_counter()
@@ -178,6 +198,8 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if avg_from is not None and it >= avg_from:
+            average.update(net)
         val = float(loss.detach())
         running = val if running is None else 0.98 * running + 0.02 * val
         log_lines.append(f"{it + 1},{val:.6g},{lr:.3g},{time.perf_counter() - t0:.1f}\n")
@@ -186,12 +208,18 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
         done = it + 1
         if done % config.snapshot_every == 0 or done == config.iterations:
             sd_cpu = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-            _save(out / "snapshots" / f"iter_{done:06d}.pth.tar",
-                  {"state_dict": sd_cpu, "iteration": done})
+            snap = {"state_dict": sd_cpu, "iteration": done}
+            extra = {}
+            if average.count:
+                snap = {"state_dict": _averaged_weights(net, average, data, dev, config, done),
+                        "iteration": done, "averaged_iterations": average.count}
+                extra = {"average": {k: v.cpu() for k, v in average.state.items()},
+                         "average_count": average.count}
+            _save(out / "snapshots" / f"iter_{done:06d}.pth.tar", snap)
             _save(resume, {"state_dict": sd_cpu, "iteration": done,
                            "optimizer": opt.state_dict(),
                            "numpy_rng": json.dumps(rng.bit_generator.state),
-                           "torch_rng": torch.get_rng_state()})
+                           "torch_rng": torch.get_rng_state(), **extra})
             with open(log_path, "a", encoding="utf-8") as fh:
                 fh.write("".join(log_lines))
             log_lines = []
@@ -200,6 +228,23 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
             fh.write("".join(log_lines))
     write_text(out / "complete", f"{config.iterations}\n")
     return out
+
+
+def _averaged_weights(net, average: WeightAverage, data: Dataset, dev, config: TrainConfig,
+                      iteration: int) -> dict:
+    """The averaged weights with batch-norm statistics recomputed (CPU state dict).
+
+    The batch-norm pass draws from its own generator (seeded by the run's seed and the
+    iteration), so the training trajectory and resuming are unaffected.
+    """
+    avg = average.averaged_network(net)
+    bn_rng = np.random.default_rng([config.seed, iteration])
+    idx = bn_sample(len(data), bn_rng)
+    recompute_batchnorm(avg, data.images[idx], dev, bn_rng,
+                        config.max_shift if config.augment else None, config.batch_size)
+    state = {k: v.detach().cpu() for k, v in avg.state_dict().items()}
+    del avg
+    return state
 
 
 def snapshots(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
