@@ -61,3 +61,22 @@ def test_killed_worker_is_replaced_and_no_subject_lost(phantom_dir, tmp_path):
     for z in sorted(phantom_dir.glob("*.zip")):
         name = z.name.split(".")[0]
         assert np.array_equal(cache.read_image(name), preprocess_subject(z).image)
+
+
+def test_script_without_main_guard_gets_a_message_saying_so(phantom_dir, tmp_path):
+    """Spawned workers import the calling script; without the guard every worker dies."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    zips = sorted(phantom_dir.glob("*.zip"))[:2]
+    script = tmp_path / "unguarded.py"
+    script.write_text("import mimir\n"
+                      f"mimir.preprocess({[str(z) for z in zips]!r}, {str(tmp_path / 'c')!r}, "
+                      "workers=2)\n")
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                   timeout=300)
+    failures = pd.read_csv(tmp_path / "c" / "failures.csv")
+    assert len(failures) == 2
+    assert failures["message"].str.contains('if __name__ == "__main__"', regex=False).all()

@@ -270,9 +270,14 @@ def qc_filter(cache: Cache, names: list[str], skipped: set[str], out: Path) -> l
     return keep
 
 
-def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: list,
-               journals: dict, out: Path, hooks: dict) -> dict:
-    """Preprocess in the background, predict each chunk as soon as it is complete."""
+def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
+               load_engines: Callable[[], list], journals: dict, out: Path,
+               hooks: dict) -> dict:
+    """Preprocess in the background, predict each chunk as soon as it is complete.
+
+    Preprocessing starts first; ``load_engines`` (torch and the networks) runs while the
+    first subjects are being preprocessed. The returned dict holds the engines.
+    """
     from mimir.pipeline.batch import Record, iter_preprocess
 
     B = opts.batch_size
@@ -309,6 +314,7 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: li
     producer = threading.Thread(target=produce, name="mimir-preprocess", daemon=True)
     producer.start()
     pending: dict[int, dict] = {}
+    engines: list = []
 
     def run_chunk(c: int):
         got = pending.pop(c)
@@ -335,6 +341,8 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions, engines: li
             hooks["on_batch"](len(ready))
 
     try:
+        engines += load_engines()
+        st["engines"] = engines
         while True:
             t0 = time.perf_counter()
             item = q.get()
@@ -491,11 +499,11 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     done = (set.intersection(*done_sets) if done_sets else set()) | skipped_before
     plan = make_plan(inputs, cache_dir, opts, done)
 
-    device = pick_device(opts.device)
     hooks = {"on_preprocessed": on_preprocessed, "on_batch": on_batch, "on_module": on_module}
     if opts.scheduler or opts.cluster:
         from mimir.distributed.dask_backend import run_dask
 
+        device = pick_device(opts.device)
         if on_start:
             on_start(len(plan.todo), len(plan.todo))
         threads = opts.threads or 1
@@ -503,21 +511,31 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
                       threads)
         backend = st.pop("backend")
     else:
-        threads = set_threads(opts.threads, opts.workers)
-        eopts = EngineOptions(device=device, precision=opts.precision, compile=opts.compile)
-        engines = []
-        for m in mods:
-            try:
-                engines.append(LoadedModule(m, eopts))
-            except ModuleFormatError as exc:
-                module_failures.append({"module": m.name, "message": str(exc)})
-        if not engines:
-            raise MimirError("no module could be loaded: " +
-                             "; ".join(f["message"] for f in module_failures))
-        mods = [e.module for e in engines]
+        setup: dict = {}
+
+        def load_engines() -> list:
+            # runs while the first subjects are preprocessed (importing torch and
+            # building the networks takes seconds)
+            setup["device"] = pick_device(opts.device)
+            setup["threads"] = set_threads(opts.threads, opts.workers)
+            eopts = EngineOptions(device=setup["device"], precision=opts.precision,
+                                  compile=opts.compile)
+            engines = []
+            for m in mods:
+                try:
+                    engines.append(LoadedModule(m, eopts))
+                except ModuleFormatError as exc:
+                    module_failures.append({"module": m.name, "message": str(exc)})
+            if not engines:
+                raise MimirError("no module could be loaded: " +
+                                 "; ".join(f["message"] for f in module_failures))
+            return engines
+
         if on_start:
             on_start(len(plan.todo), len(plan.todo))
-        st = _run_local(inputs, plan, cache_dir, opts, engines, journals, out, hooks)
+        st = _run_local(inputs, plan, cache_dir, opts, load_engines, journals, out, hooks)
+        device, threads = setup["device"], setup["threads"]
+        mods = [e.module for e in st.pop("engines")]
         backend = "local"
 
     entries = {m.name: journals[m.name].read() for m in mods}

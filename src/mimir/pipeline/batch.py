@@ -201,18 +201,32 @@ def _pool_run(todo: list[Path], cache: Cache, workers: int, vdir: str | None,
               limits: Limits) -> Iterator[Record]:
     args = (str(cache.root), vdir, limits)
     lost = []
+    completed = 0
     for path, rec in _run_pool([str(p) for p in todo], workers, args):
         if rec is None:
             lost.append(path)
         else:
+            completed += 1
             yield rec
     # subjects whose worker died: retried alone, so one cannot take others down
     for path in lost:
         for _, rec in _run_pool([path], 1, args):
+            if rec is not None:
+                completed += 1
             yield rec or Record(name=subject_name(path), path=path, status="failed",
                                 kind="internal error",
-                                message=f"subject {subject_name(path)}: the worker process "
-                                        "died while preprocessing it (out of memory?)")
+                                message=_died_message(subject_name(path), completed))
+
+
+def _died_message(name: str, completed: int) -> str:
+    msg = f"subject {name}: the worker process died while preprocessing it (out of memory?)"
+    if completed == 0:
+        # every worker so far died: the usual cause is a script that starts a run without
+        # the main-module guard, so each spawned worker re-runs the script and fails
+        msg += ("; no worker has finished any subject yet: if you call mimir from a "
+                "Python script, put the call under `if __name__ == \"__main__\":` "
+                "(worker processes are spawned and import the script)")
+    return msg
 
 
 def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: int = 1,
