@@ -288,7 +288,9 @@ def report(res: dict, command: str) -> str:
               "machine with few cores both stages compete for the same cores, so running "
               "them at the same time cannot add capacity: with preprocessing at P and "
               "inference at I subjects/s on the same cores, even perfect overlap gives "
-              "1 / (1/P + 1/I). That bound is in the last column.", "",
+              "1 / (1/P + 1/I). That bound, as a ratio of the slower stage, is in the table "
+              "below. Subjects per second count the whole `infer` call, start-up included; "
+              "torch and the networks load while the first subjects are preprocessed.", "",
               "| modules | bound 1/(1/P+1/I) as a ratio of the slower stage | preprocessing "
               "wall (s) | network time (s) | total (s) | network time hidden behind "
               "preprocessing |", "|---|---|---|---|---|---|"]
