@@ -9,6 +9,8 @@ import torch
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import Dataset
 
+from .interrupt import train_until
+
 
 def _tiny_net():
     torch.manual_seed(0)
@@ -88,16 +90,7 @@ def test_averaged_snapshots_hold_the_mean_and_resume_exactly(small_data, tmp_pat
     # averaging over 3 iterations, stopped after iteration 3 and resumed
     cfg = TrainConfig(**base, average_from=0.25)
     full = train(small_data, tmp_path / "full", cfg, **quiet)
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(it, _loss):
-        if it == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(small_data, tmp_path / "part", cfg, on_progress=stop_at_3, **quiet)
+    train_until(train, 3, small_data, tmp_path / "part", cfg, **quiet)
     train(small_data, tmp_path / "part", cfg, **quiet)
     c = torch.load(dict(snapshots(full))[4], weights_only=True)
     d = torch.load(dict(snapshots(tmp_path / "part"))[4], weights_only=True)

@@ -15,6 +15,8 @@ from mimir.errors import UsageError
 from mimir.training.splits import make_folds, read_folds, write_folds
 from mimir.training.targets import TargetSpec, make_target_table, read_meta, write_target_table
 
+from .interrupt import train_until
+
 runner = CliRunner()
 
 
@@ -142,17 +144,7 @@ def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
     cfg = TrainConfig(backbone="resnet18", iterations=4, batch_size=2, lr=1e-4,
                       snapshot_every=2)
     full = train(data, tmp_path / "full", cfg, device="cpu", log=lambda m: None)
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(it, _loss):
-        if it == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(data, tmp_path / "part", cfg, device="cpu", on_progress=stop_at_3,
-              log=lambda m: None)
+    train_until(train, 3, data, tmp_path / "part", cfg, device="cpu", log=lambda m: None)
     assert [i for i, _ in snapshots(tmp_path / "part")] == [2]
     train(data, tmp_path / "part", cfg, device="cpu", log=lambda m: None)
     import torch
