@@ -30,6 +30,15 @@ def test_shipped_demo_module_is_small_and_valid():
     assert all(f > 0 for f in (t.calibration for t in m.targets))
 
 
+def test_shipped_demo_module_passed_its_training_fit_check():
+    """The shipped network is not shifted on its own training subjects (docs/training.md)."""
+    fit = json.loads((DEMO_MODULE / "module.json").read_text())["provenance"]["training_fit"]
+    assert len(fit["targets"]) == 10
+    flagged = [t["target"] for t in fit["targets"] if t["flagged"]]
+    assert not flagged, f"the demo module is shifted on {flagged}"
+    assert all(abs(t["offset_sd"]) <= fit["max_offset_sd"] for t in fit["targets"])
+
+
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "out"
