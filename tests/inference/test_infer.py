@@ -186,3 +186,18 @@ def test_modules_listed_after_one_flag(module50, cache_dir, tmp_path, monkeypatc
     assert exc.value.code == 0
     assert (tmp_path / "o" / "module_two" / "predictions.csv").is_file()
     assert (tmp_path / "o" / "module_bodycomp" / "predictions.csv").is_file()
+
+
+def test_no_loadable_module_stops_the_run_with_a_clear_error(phantom_dir, tmp_path):
+    """Networks load while preprocessing has started; when none loads, the run stops."""
+    from mimir.errors import MimirError
+
+    bad = write_module(tmp_path / "mods" / "module_bad", **THREE_TARGETS)
+    state = torch.load(bad / "snapshot.pth.tar", weights_only=True)
+    state["state_dict"]["fc.weight"] = torch.zeros(4, 2048)  # 2 targets' head, 3 declared
+    state["state_dict"]["fc.bias"] = torch.zeros(4)
+    torch.save(state, bad / "snapshot.pth.tar")
+    with pytest.raises(MimirError, match="no module could be loaded.*fc"):
+        mimir.infer([phantom_dir], tmp_path / "cache", [bad], tmp_path / "out", 2,
+                    device="cpu", workers=2)
+    assert not (tmp_path / "out" / "predictions.csv").exists()

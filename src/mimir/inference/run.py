@@ -314,7 +314,6 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
     producer = threading.Thread(target=produce, name="mimir-preprocess", daemon=True)
     producer.start()
     pending: dict[int, dict] = {}
-    engines: list = []
 
     def run_chunk(c: int):
         got = pending.pop(c)
@@ -341,8 +340,7 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
             hooks["on_batch"](len(ready))
 
     try:
-        engines += load_engines()
-        st["engines"] = engines
+        engines = st["engines"] = load_engines()
         while True:
             t0 = time.perf_counter()
             item = q.get()

@@ -208,13 +208,13 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
         done = it + 1
         if done % config.snapshot_every == 0 or done == config.iterations:
             sd_cpu = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-            snap = {"state_dict": sd_cpu, "iteration": done}
-            extra = {}
             if average.count:
                 snap = {"state_dict": _averaged_weights(net, average, data, dev, config, done),
                         "iteration": done, "averaged_iterations": average.count}
                 extra = {"average": {k: v.cpu() for k, v in average.state.items()},
                          "average_count": average.count}
+            else:
+                snap, extra = {"state_dict": sd_cpu, "iteration": done}, {}
             _save(out / "snapshots" / f"iter_{done:06d}.pth.tar", snap)
             _save(resume, {"state_dict": sd_cpu, "iteration": done,
                            "optimizer": opt.state_dict(),
@@ -242,9 +242,7 @@ def _averaged_weights(net, average: WeightAverage, data: Dataset, dev, config: T
     idx = bn_sample(len(data), bn_rng)
     recompute_batchnorm(avg, data.images[idx], dev, bn_rng,
                         config.max_shift if config.augment else None, config.batch_size)
-    state = {k: v.detach().cpu() for k, v in avg.state_dict().items()}
-    del avg
-    return state
+    return {k: v.detach().cpu() for k, v in avg.state_dict().items()}
 
 
 def snapshots(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
