@@ -38,9 +38,18 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
         raise ModuleFormatError(
             f"{where}: fc.weight has shape {tuple(w.shape)}, but metadata.txt lists "
             f"{n_targets} targets, which needs {want} for a {backbone}")
-    net = build_network(backbone, n_targets)
+    import torch
+
+    # built without memory or random initialisation (the snapshot replaces every
+    # weight); tensors are float32 whatever the stored precision
+    with torch.device("meta"):
+        net = build_network(backbone, n_targets)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    for k in net.state_dict():
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.zeros((), dtype=torch.long)
     try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing, unexpected = net.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as exc:
         raise ModuleFormatError(f"{where}: weights do not fit a {backbone}: "
                                 f"{str(exc).splitlines()[-1].strip()}") from None
