@@ -25,6 +25,7 @@ import pandas as pd
 def main() -> int:
     from mimir.training.crossval import predict_snapshot
     from mimir.training.data import load_dataset, read_target_table
+    from mimir.training.fitcheck import fit_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="held-out image cache")
@@ -32,23 +33,27 @@ def main() -> int:
     ap.add_argument("snapshots", nargs="+", type=Path)
     args = ap.parse_args()
     table = read_target_table(args.cache / "truth.csv")
-    factors = pd.read_csv(args.factors).set_index("target")["calibration_factor"]
-    rows = []
+    factors = pd.read_csv(args.factors).set_index("target")["calibration_factor"].to_dict()
+    datasets: dict = {}  # held-out images, loaded once per target list
+    frames = []
     for snap in args.snapshots:
         run = snap.parent.parent
-        cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
-        targets = cfg["targets"]
-        data = load_dataset(args.cache, table, targets)
+        targets = json.loads((run / "config.json").read_text(encoding="utf-8"))["targets"]
+        key = tuple(targets)
+        if key not in datasets:
+            datasets[key] = load_dataset(args.cache, table, targets)
+        data = datasets[key]
         mean, var = predict_snapshot(run, snap, data)
-        sd = np.sqrt(var * factors.reindex(targets).to_numpy())
-        err = mean - data.labels
-        info = _snapshot_info(snap)
-        for j, t in enumerate(targets):
-            ok = ~np.isnan(err[:, j])
-            rows.append({"snapshot": str(snap), **info, "target": t, "n": int(ok.sum()),
-                         "offset_sd": err[ok, j].mean() / np.sqrt(np.mean(sd[ok, j] ** 2)),
-                         "coverage95": float(np.mean(np.abs(err[ok, j]) <= 1.96 * sd[ok, j]))})
-    df = pd.DataFrame(rows)
+        fit = fit_table(data.labels, mean, var, targets, factors)  # offsets, as module create
+        sd = np.sqrt(var * np.array([factors.get(t, 1.0) for t in targets]))
+        err = np.abs(mean - data.labels)
+        fit["coverage95"] = [float(np.mean(err[np.isfinite(err[:, j]), j]
+                                           <= 1.96 * sd[np.isfinite(err[:, j]), j]))
+                             for j in range(len(targets))]
+        fit["snapshot"] = str(snap)
+        fit["averaged_iterations"] = _averaged_iterations(snap)
+        frames.append(fit)
+    df = pd.concat(frames, ignore_index=True)
     wide = df.pivot_table(index="snapshot", columns="target", values="offset_sd", sort=False)
     cov = df.pivot_table(index="snapshot", columns="target", values="coverage95", sort=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -60,11 +65,11 @@ def main() -> int:
     return 0
 
 
-def _snapshot_info(snap: Path) -> dict:
+def _averaged_iterations(snap: Path) -> int:
     import torch
 
     obj = torch.load(snap, map_location="cpu", weights_only=True)
-    return {"averaged_iterations": int(obj.get("averaged_iterations", 0))}
+    return int(obj.get("averaged_iterations", 0))
 
 
 if __name__ == "__main__":
