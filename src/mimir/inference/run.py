@@ -508,6 +508,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         st = run_dask(inputs, plan, cache_dir, opts, mods, journals, out, hooks, device,
                       threads)
         backend = st.pop("backend")
+        shas = {}
     else:
         setup: dict = {}
 
@@ -533,7 +534,9 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
             on_start(len(plan.todo), len(plan.todo))
         st = _run_local(inputs, plan, cache_dir, opts, load_engines, journals, out, hooks)
         device, threads = setup["device"], setup["threads"]
-        mods = [e.module for e in st.pop("engines")]
+        engines = st.pop("engines")
+        mods = [e.module for e in engines]
+        shas = {e.module.name: e.checksum for e in engines}
         backend = "local"
 
     entries = {m.name: journals[m.name].read() for m in mods}
@@ -563,7 +566,8 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         "shard": list(opts.shard) if opts.shard else None,
         "qc_failed_not_predicted": sorted(skipped),
         "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
-                     "targets": len(m.targets), "snapshot_sha256": _sha(m)} for m in mods],
+                     "targets": len(m.targets), "snapshot_sha256": shas.get(m.name) or _sha(m)}
+                    for m in mods],
         "module_failures": module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": st["predicted"],
                    "rows": len(table), "failed": len(merged), "excluded": len(plan.excluded),

@@ -1,4 +1,10 @@
-"""The mean-variance regression networks: torchvision ResNets with ``fc`` -> 2T."""
+"""The mean-variance regression networks: torchvision ResNets with ``fc`` -> 2T.
+
+Training builds them with torchvision (:func:`build_network`, torchvision's
+initialisation); prediction loads snapshots into the same architecture defined in
+:mod:`mimir.modules.resnet` (:func:`network_from_state`), which does not import
+torchvision.
+"""
 
 from __future__ import annotations
 
@@ -40,10 +46,12 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
             f"{n_targets} targets, which needs {want} for a {backbone}")
     import torch
 
+    from mimir.modules.resnet import ResNet
+
     # built without memory or random initialisation (the snapshot replaces every
     # weight); tensors are float32 whatever the stored precision
     with torch.device("meta"):
-        net = build_network(backbone, n_targets)
+        net = ResNet(backbone, 2 * n_targets)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     for k in net.state_dict():
         if k.endswith("num_batches_tracked") and k not in state:
@@ -62,7 +70,7 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
 
 
 def fold_batchnorm(net):
-    """Fold every BatchNorm of an eval-mode torchvision ResNet into its convolution.
+    """Fold every BatchNorm of an eval-mode ResNet into its convolution.
 
     Each ``conv -> bn`` pair becomes one convolution with rescaled weights and a bias:
     the same function up to float rounding (outputs agree to about 1e-6 relative), with
