@@ -1,0 +1,31 @@
+"""``make bench`` keeps working: a quick run of the suite on 3 subjects writes a full report."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmark_run_writes_every_section(tmp_path):
+    out = tmp_path / "bench.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
+                    "--subjects", "3", "--write", str(out)], check=True,
+                   capture_output=True, text=True, timeout=900)
+    text = out.read_text()
+    for heading in ("## Phantom generation", "## Preprocessing one subject",
+                    "## Preprocessing throughput", "## CPU inference", "## End to end"):
+        assert heading in text
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert [t["workers"] for t in res["throughput"]] == [1, 2]
+    assert [e["modules"] for e in res["end_to_end"]] == [1, 4]
+    assert all(e["subjects"] == 3 and e["subjects_per_s"] > 0 for e in res["end_to_end"])
+    # the fp32 path agrees with eager torchvision to float rounding
+    assert res["inference"]["max_rel_diff"] < 1e-4
+    rows = re.findall(r"^\| [14] \| 2 \| 8 \| 3 \| ([0-9.]+) \|", text, flags=re.M)
+    assert len(rows) == 2 and all(float(r) > 0 for r in rows)
