@@ -85,7 +85,7 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
     """The ``infer`` loop on a Dask cluster (same bookkeeping as the local loop)."""
     from distributed import as_completed
 
-    from mimir.inference.run import _inference_failure, qc_filter
+    from mimir.inference.run import _inference_failure, qc_filter, record_arrived
     from mimir.pipeline.batch import Record, process_one
 
     client, lc = connect(opts.scheduler, opts.cluster)
@@ -109,15 +109,8 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
         ac.add(f)
 
     def resolve(rec: Record):
-        st["records"].append(rec)
-        if hooks.get("on_preprocessed"):
-            hooks["on_preprocessed"](rec)
-        ok = rec.status in ("done", "cached")
-        if not ok:
-            st["failures"].append(rec.failure_row())
-        c = plan.chunk_of[rec.name]
-        resolved.setdefault(c, {})[rec.name] = ok
-        if len(resolved[c]) == len(plan.chunk_members[c]):
+        c = record_arrived(rec, rec.status in ("done", "cached"), plan, resolved, st, hooks)
+        if c is not None:
             submit_chunk(c)
 
     try:

@@ -354,14 +354,8 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
             if item[0] == "error":
                 raise item[1]
             rec, img = item
-            st["records"].append(rec)
-            if hooks.get("on_preprocessed"):
-                hooks["on_preprocessed"](rec)
-            if rec.status not in ("done", "cached"):
-                st["failures"].append(rec.failure_row())
-            c = plan.chunk_of[rec.name]
-            pending.setdefault(c, {})[rec.name] = img
-            if len(pending[c]) == len(plan.chunk_members[c]):
+            c = record_arrived(rec, img, plan, pending, st, hooks)
+            if c is not None:
                 run_chunk(c)
     finally:
         stop.set()
@@ -373,6 +367,23 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
     for c in sorted(pending):
         run_chunk(c)
     return st
+
+
+def record_arrived(rec, value, plan: Plan, held: dict, st: dict, hooks: dict) -> int | None:
+    """Book one subject's preprocessing record (both backends).
+
+    The record and any failure go into ``st``, ``value`` (the image, or whether it is
+    usable) into ``held`` under the subject's chunk. Returns the chunk when it is now
+    complete, else None.
+    """
+    st["records"].append(rec)
+    if hooks.get("on_preprocessed"):
+        hooks["on_preprocessed"](rec)
+    if rec.status not in ("done", "cached"):
+        st["failures"].append(rec.failure_row())
+    c = plan.chunk_of[rec.name]
+    held.setdefault(c, {})[rec.name] = value
+    return c if len(held[c]) == len(plan.chunk_members[c]) else None
 
 
 def _inference_failure(plan: Plan, name: str, module: str, exc: BaseException) -> dict:
