@@ -7,6 +7,7 @@ import pytest
 import torch
 import torchvision
 
+from mimir.modules import resnet
 from mimir.modules.network import FEATURES, build_network, fold_batchnorm, network_from_state
 from mimir.modules.resnet import ResNet
 
@@ -95,3 +96,21 @@ def test_predicting_does_not_import_torchvision(tmp_path):
                          check=True)
     assert out.stdout.strip() == "False"
 
+
+
+@pytest.mark.skipif(not resnet._X86, reason="the oneDNN call is made on x86-64 only")
+def test_small_single_thread_batches_use_onednn_for_every_convolution():
+    from torch.profiler import profile
+
+    net = fold_batchnorm(ResNet("resnet50", 2).eval())
+    x = torch.rand(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.inference_mode(), profile() as prof:
+            net.to(memory_format=torch.channels_last)(x)
+    finally:
+        torch.set_num_threads(threads)
+    names = [e.name for e in prof.events()]
+    assert names.count("aten::mkldnn_convolution") == 53  # every convolution of a ResNet50
+    assert not any("thnn" in n or "slow_conv" in n for n in names)

@@ -9,16 +9,22 @@ torchvision). The reason is start-up time: importing torchvision imports
 ``torch._dynamo`` (about 1 s of CPU in every ``infer`` run, taken from preprocessing on a
 small machine).
 
-Convolutions here are :class:`Conv2d`, which on the CPU in float32 always calls oneDNN.
-PyTorch otherwise sends a 1x1 convolution with fewer than 16 images on one thread to its
-slow fallback kernel, which made a ResNet50 about 1.4 times slower at the batch sizes
-``infer`` uses while preprocessing workers hold the other cores.
+Convolutions here are :class:`Conv2d`, which on an x86-64 CPU in float32 always calls
+oneDNN. PyTorch otherwise sends a 1x1 convolution with fewer than 16 images on one
+thread to its slow fallback kernel, which made a ResNet50 about 1.4 times slower at the
+batch sizes ``infer`` uses while preprocessing workers hold the other cores.
 """
 
 from __future__ import annotations
 
+import platform
+
 import torch
 from torch import nn
+
+#: the oneDNN call is measured on x86-64; elsewhere (Apple silicon, ARM servers)
+#: PyTorch's own choice of kernel stands
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 #: blocks per stage and block type of each backbone
 LAYOUT = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
@@ -26,7 +32,7 @@ LAYOUT = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3
 
 
 def _onednn_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32
+    return (_X86 and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and not torch.is_grad_enabled()
             and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu"))
