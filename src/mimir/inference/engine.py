@@ -6,9 +6,8 @@ convolutions, channels-last memory format (oneDNN's fast convolution path on CPU
 tensor-core friendly on GPUs), images converted to float32 on the device, and on the CPU
 batches run 4 images at a time (activations of a few images stay in the processor's
 cache: a ResNet50 ran 1.3 to 1.7 times faster than with 16 or 32 at once on the
-benchmark machine). Options that
-change numbers more (``precision='bf16'`` or ``'fp16'``, ``compile=True``) are opt-in and
-recorded in ``run.json``.
+benchmark machine). Options that change numbers more (``precision='bf16'`` or
+``'fp16'``, ``compile=True``) are opt-in and recorded in ``run.json``.
 """
 
 from __future__ import annotations
@@ -68,8 +67,9 @@ class EngineOptions:
 
 
 def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
-                channels_last: bool = True) -> np.ndarray:
-    """Outputs (N, 2T) float64 of an eval-mode network for uint8 images (N, 3, 256, 256)."""
+                channels_last: bool = True, precision: str = "fp32") -> np.ndarray:
+    """Outputs (N, 2T) float64 of an eval-mode network for uint8 images (N, 3, 256, 256),
+    ``batch_size`` images per forward pass."""
     import torch
 
     outs = []
@@ -79,7 +79,14 @@ def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
             x = x.to(device).float()
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            outs.append(net(x).float().cpu().numpy().astype(np.float64))
+            if precision == "fp16":
+                y = net(x.half())
+            elif precision == "bf16":
+                with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                    y = net(x)
+            else:
+                y = net(x)
+            outs.append(y.float().cpu().numpy().astype(np.float64))
     return np.concatenate(outs) if outs else np.zeros((0, 0))
 
 
@@ -120,30 +127,13 @@ class LoadedModule:
 
     def raw(self, images: np.ndarray) -> np.ndarray:
         """Network outputs (N, 2T) as float64 for uint8 images (N, 3, 256, 256)."""
-        import torch
-
         opt = self.options
-        step = len(images) or 1
-        if opt.device == "cpu" and opt.cpu_microbatch > 0:
-            step = opt.cpu_microbatch
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, len(images), step):
-                x = torch.from_numpy(np.ascontiguousarray(images[i:i + step]))
-                x = x.to(opt.device).float()
-                if opt.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if opt.precision == "fp16":
-                    y = self.net(x.half())
-                elif opt.precision == "bf16":
-                    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
-                        y = self.net(x)
-                else:
-                    y = self.net(x)
-                outs.append(y.float().cpu().numpy().astype(np.float64))
-        if not outs:
+        if len(images) == 0:
             return np.zeros((0, 2 * self.module.n_targets))
-        return np.concatenate(outs)
+        cpu_pieces = opt.device == "cpu" and opt.cpu_microbatch > 0
+        step = opt.cpu_microbatch if cpu_pieces else len(images)
+        return run_network(self.net, images, opt.device, step, opt.channels_last,
+                           opt.precision)
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Means and variances (N, T) in reporting units."""
