@@ -201,3 +201,13 @@ def test_no_loadable_module_stops_the_run_with_a_clear_error(phantom_dir, tmp_pa
         mimir.infer([phantom_dir], tmp_path / "cache", [bad], tmp_path / "out", 2,
                     device="cpu", workers=2)
     assert not (tmp_path / "out" / "predictions.csv").exists()
+
+
+def test_run_json_records_the_snapshot_sha256(module50, cache_dir, tmp_path):
+    import hashlib
+
+    out = tmp_path / "out"
+    assert mimir.infer([], cache_dir, [module50], out, 2, device="cpu").ok
+    run = json.loads((out / "run.json").read_text())
+    want = hashlib.sha256((module50 / "snapshot.pth.tar").read_bytes()).hexdigest()
+    assert [m["snapshot_sha256"] for m in run["modules"]] == [want]

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from mimir.inference.formulas import to_predictions
-from mimir.modules.format import Module, file_sha256
+from mimir.modules.format import Module
 from mimir.modules.network import fold_batchnorm, network_from_state
 from mimir.modules.snapshot import load_state_dict
 
@@ -119,11 +118,6 @@ class LoadedModule:
             net = net.half()
         self.net = torch.compile(net) if options.compile else net
         self.params = module.arrays()
-
-    @cached_property
-    def checksum(self) -> str:
-        """SHA-256 of the snapshot file (for ``run.json``)."""
-        return file_sha256(self.module.snapshot_path)
 
     def raw(self, images: np.ndarray) -> np.ndarray:
         """Network outputs (N, 2T) as float64 for uint8 images (N, 3, 256, 256)."""

@@ -519,7 +519,6 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         st = run_dask(inputs, plan, cache_dir, opts, mods, journals, out, hooks, device,
                       threads)
         backend = st.pop("backend")
-        shas = {}
     else:
         setup: dict = {}
 
@@ -545,9 +544,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
             on_start(len(plan.todo), len(plan.todo))
         st = _run_local(inputs, plan, cache_dir, opts, load_engines, journals, out, hooks)
         device, threads = setup["device"], setup["threads"]
-        engines = st.pop("engines")
-        mods = [e.module for e in engines]
-        shas = {e.module.name: e.checksum for e in engines}
+        mods = [e.module for e in st.pop("engines")]
         backend = "local"
 
     entries = {m.name: journals[m.name].read() for m in mods}
@@ -577,7 +574,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         "shard": list(opts.shard) if opts.shard else None,
         "qc_failed_not_predicted": sorted(skipped),
         "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
-                     "targets": len(m.targets), "snapshot_sha256": shas.get(m.name) or _sha(m)}
+                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256()}
                     for m in mods],
         "module_failures": module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": st["predicted"],
@@ -589,12 +586,6 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     }
     write_text(out / "run.json", json.dumps(run, indent=1))
     return summary
-
-
-def _sha(module) -> str:
-    from mimir.modules.format import file_sha256
-
-    return file_sha256(module.snapshot_path)
 
 
 def _torch_version() -> str:

@@ -72,10 +72,17 @@ class Module:
     backbone: str = "resnet50"
     input_format: str = INPUT_FORMAT
     info: dict = field(default_factory=dict)
+    _sha256: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def snapshot_path(self) -> Path:
         return self.path / SNAPSHOT
+
+    def snapshot_sha256(self) -> str:
+        """SHA-256 of the snapshot file, computed once (also when module.json is checked)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.snapshot_path)
+        return self._sha256
 
     @property
     def n_targets(self) -> int:
@@ -235,7 +242,7 @@ def load_module(path: str | os.PathLike) -> Module:
             raise ModuleFormatError(f"{jp}: targets do not match {METADATA}")
         sums = info.get("checksums") or {}
         want = sums.get(SNAPSHOT)
-        if want is not None and file_sha256(path / SNAPSHOT) != want:
+        if want is not None and module.snapshot_sha256() != want:
             raise ModuleFormatError(f"{path / SNAPSHOT}: SHA-256 does not match {MODULE_JSON} "
                                     "(corrupted or replaced)")
         module.backbone = backbone
