@@ -1,4 +1,5 @@
-"""Shared fixtures: small phantom cohorts made once per test session."""
+"""Shared fixtures: small phantom cohorts made once per test session; no test reaches the
+network or the user's torch cache."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ import pytest
 
 from mimir.phantom.cohort import generate_cohort
 from mimir.phantom.variants import Variants
+
+
+@pytest.fixture(autouse=True)
+def offline_torch_cache(tmp_path_factory, monkeypatch):
+    """An empty torch cache (TORCH_HOME) per test, and downloads refused: a test that
+    would fetch ImageNet weights fails with the offline error instead."""
+    import mimir.training.init as init
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+    def refuse(url, dst):
+        raise OSError(f"network disabled in tests (asked for {url})")
+
+    monkeypatch.setattr(init, "_download", refuse)
 
 
 @pytest.fixture(scope="session")

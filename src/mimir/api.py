@@ -70,8 +70,9 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
           threads: int | None = None, exclude=None, exclude_column: str | None = None,
           qc: str = "warn", shard: tuple[int, int] | None = None,
           scheduler: str | None = None, cluster: str | None = None,
-          limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
-          on_batch=None, on_module=None):
+          ids: str | os.PathLike | None = None, dicom_dir: str | os.PathLike | None = None,
+          instance: int = 2, limits: Limits = DEFAULT_LIMITS, on_start=None,
+          on_preprocessed=None, on_batch=None, on_module=None):
     """Predict every module's targets for every subject, with confidence intervals.
 
     The first five arguments keep the original MIMIR ``infer`` order, so existing
@@ -80,7 +81,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     Parameters
     ----------
     paths_dicoms : list of path-like
-        Field-20201 zips, folders of zips, or list files; empty: every cached image.
+        Field-20201 zips, folders of zips, or list files; empty (and no ``ids``): every
+        cached image.
     path_cache : path-like or None
         Cache folder for the 2D images (None: ``<path_out>/cache``).
     paths_modules : list of path-like or str
@@ -96,8 +98,9 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
         Confidence interval level.
     resume, overwrite : bool
         What to do with an existing output folder (refused without either).
-    precision : {'fp32', 'bf16', 'fp16'}
-        Faster, less exact options are opt-in.
+    precision : {'fp32', 'tf32', 'bf16', 'fp16'}
+        ``fp32`` is IEEE float32 on every device (TF32 off); the faster, less exact
+        options are opt-in.
     compile : bool
         Use ``torch.compile`` (opt-in).
     threads : int, optional
@@ -112,6 +115,9 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
         ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.inference.run.merge`).
     scheduler, cluster : str, optional
         Run on a Dask scheduler at this address, or on a new ``local[:N]`` cluster.
+    ids, dicom_dir, instance
+        The original's entry point: the subjects of an id file (eids),
+        ``<dicom_dir>/<eid>_20201_<instance>_0.zip`` each.
     limits : Limits
         Resource limits for untrusted zips.
 
@@ -126,7 +132,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile, threads=threads, limits=limits, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=shard,
-                        scheduler=scheduler, cluster=cluster)
+                        scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,
+                        instance=instance)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
                on_module=on_module)

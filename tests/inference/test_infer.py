@@ -211,3 +211,39 @@ def test_run_json_records_the_snapshot_sha256(module50, cache_dir, tmp_path):
     run = json.loads((out / "run.json").read_text())
     want = hashlib.sha256((module50 / "snapshot.pth.tar").read_bytes()).hexdigest()
     assert [m["snapshot_sha256"] for m in run["modules"]] == [want]
+
+
+def test_infer_from_an_eid_list_and_the_zip_folder(module50, phantom_dir, tmp_path):
+    """The original's entry point: a list of eids (with a header line) plus the folder of
+    zips; the tables carry eid and instance after name."""
+    eids = sorted(p.name.split("_")[0] for p in phantom_dir.glob("*.zip"))
+    ids = tmp_path / "eids.csv"
+    ids.write_text("f.eid\n" + "\n".join(eids[:2] + ["1000001"]) + "\n")
+    res = runner.invoke(app, ["infer", "--ids", str(ids), "--dicom-dir", str(phantom_dir),
+                              "--instance", "2", "--cache", str(tmp_path / "c"), "-m",
+                              str(module50), "-o", str(tmp_path / "o"), "--device", "cpu"])
+    assert res.exit_code == 1, res.output  # the third eid has no zip
+    tab = pd.read_csv(tmp_path / "o" / "predictions.csv")
+    assert list(tab.columns[:3]) == ["name", "eid", "instance"]
+    assert list(tab["name"]) == [f"{e}_20201_2_0" for e in eids[:2]]
+    assert list(tab["eid"]) == [int(e) for e in eids[:2]] and set(tab["instance"]) == {2}
+    par = pd.read_parquet(tmp_path / "o" / "predictions.parquet")
+    assert list(par["eid"]) == [int(e) for e in eids[:2]]
+    qc = pd.read_csv(tmp_path / "o" / "qc.csv")
+    assert list(qc.columns[:3]) == ["name", "eid", "instance"]
+    fails = pd.read_csv(tmp_path / "o" / "failures.csv")
+    assert list(fails["name"]) == ["1000001_20201_2_0"]
+    assert fails["kind"][0] == "missing file"
+    # the published per-module layout is unchanged
+    pub = pd.read_csv(tmp_path / "o" / "module_bodycomp" / "predictions.csv")
+    assert pub.columns[0] == "name" and "eid" not in pub.columns
+
+
+def test_names_outside_the_ukb_pattern_leave_eid_empty():
+    from mimir.reading.archive import eid_instance, id_columns
+
+    assert eid_instance("1234567_20201_3_0") == (1234567, 3)
+    assert eid_instance("1234567") == (1234567, None)
+    assert eid_instance("ghost_20201_2_0") == (None, None)
+    cols = id_columns(["1_20201_2_0", "x"])
+    assert list(cols["eid"].astype(object)) == [1, pd.NA]

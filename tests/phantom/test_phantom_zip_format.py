@@ -170,3 +170,28 @@ def test_manifest_layout(clean):
     col = header.index("series discription") + 1
     for r in rows:
         assert r[col] == clean.datasets[r[0]].SeriesDescription
+
+
+def _original_style_descriptions(text: str) -> list[str]:
+    """Parse a manifest the way the original MIMIR did: the description column's index is
+    taken from the first data row holding a ``Dixon_noBH_F`` field, then every row
+    (the header included) is indexed with it."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    rows = [ln.split(",") for ln in lines]
+    col = next(i for r in rows[1:] for i, f in enumerate(r) if "Dixon_noBH_F" in f)
+    return [r[col] for r in rows]  # IndexError where a row is too short
+
+
+def test_manifest_reads_with_a_header_indexing_parser(clean):
+    text = clean.member("manifest.cvs").decode("ascii")
+    header = text.split("\n")[0].split(",")
+    descs = _original_style_descriptions(text)
+    # the header holds every field the data rows use up to the description column
+    col = next(i for i, f in enumerate(text.split("\n")[1].split(",")) if "Dixon_" in f)
+    assert len(header) > col
+    assert descs[0] == header[col]
+    assert set(descs[1:]) == {clean.datasets[n].SeriesDescription for n in clean.dcm_names}
+    # the column after the description is each file's size
+    for line in text.split("\n")[1:-1]:
+        fields = line.split(",")
+        assert int(fields[col + 1]) == len(clean.member(fields[0]))

@@ -74,7 +74,8 @@ def test_averaged_snapshots_hold_the_mean_and_resume_exactly(small_data, tmp_pat
     from mimir.training.train import TrainConfig, snapshots, train
 
     quiet = dict(device="cpu", log=lambda m: None)
-    base = dict(backbone="resnet18", iterations=4, batch_size=2, lr=1e-3, snapshot_every=2)
+    base = dict(backbone="resnet18", iterations=4, batch_size=2, lr=1e-3, snapshot_every=2,
+                init="random")
     plain = train(small_data, tmp_path / "plain", TrainConfig(**base), **quiet)
     # averaging from the last iteration only: the weights equal the plain run's
     last = train(small_data, tmp_path / "last", TrainConfig(**base, average_from=0.75), **quiet)
@@ -105,7 +106,8 @@ def test_runs_written_before_the_option_existed_still_resume(small_data, tmp_pat
 
     from mimir.training.train import TrainConfig, train
 
-    cfg = TrainConfig(backbone="resnet18", iterations=2, batch_size=2, snapshot_every=1)
+    cfg = TrainConfig(backbone="resnet18", iterations=2, batch_size=2, snapshot_every=1,
+                      init="random")
     out = train(small_data, tmp_path / "old", cfg, device="cpu", log=lambda m: None)
     conf = json.loads((out / "config.json").read_text())
     del conf["config"]["average_from"]

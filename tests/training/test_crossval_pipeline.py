@@ -79,7 +79,7 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     common = ["--cache", str(fast_cache), "--targets", str(truth), "--columns", cols,
               "--backbone", "resnet18", "--iterations", "4", "--batch-size", "4",
               "--snapshot-every", "2", "--lr", "3e-4", "--lr-drop-at", "0.5",
-              "--device", "cpu"]
+              "--device", "cpu", "--init", "random"]
     cv = tmp_path / "cv"
     res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
                               "-o", str(cv)])
@@ -98,6 +98,24 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     assert (last["nll_calibrated"] <= last["nll"] + 1e-9).all()  # calibration never hurts
     pooled = pd.read_csv(cv / "pooled_predictions.csv")
     assert len(pooled) == 24  # every subject predicted once, held out
+    # the factors meet the published criterion on the pooled held-out predictions
+    from mimir.training import metrics as M
+
+    for t in cols.split(","):
+        row = last[last["target"] == t].iloc[0]
+        assert row["calibration_method"] == "published"
+        s = M.calibration_sum(pooled[f"{t}_truth"], pooled[f"{t}_mean"], pooled[f"{t}_var"],
+                              row["calibration_factor"])
+        assert s == pytest.approx(row["calibration_sum"]) and abs(s) <= 0.05
+    # units and field ids; per-fold metrics
+    vat = last[last["target"] == "vat_volume_L"].iloc[0]
+    assert vat["unit"] == "L" and vat["name"] == "VAT"
+    by_fold = pd.read_csv(cv / "metrics_by_fold.csv")
+    assert set(by_fold["fold"]) == {1, 2} and set(by_fold["iteration"]) == {2, 4}
+    assert by_fold.groupby(["iteration", "target"])["n"].sum().eq(24).all()
+    page = (cv / "report.html").read_text()
+    assert "VAT" in page and "[L]" in page and "prediction - reference" in page
+    assert "metrics-by-fold" in page
     # resuming a finished cross-validation trains nothing and gives the same metrics
     res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
                               "-o", str(cv)])
@@ -120,6 +138,8 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
         assert r["flagged"] == (abs(r["offset_sd"]) > 1.0)
         assert (f"warning: {r['target']}:" in " ".join(res.output.split())) == r["flagged"]
     assert info["backbone"] == "resnet18" and info["weights_dtype"] == "float16"
+    assert info["provenance"]["crossval"]["calibration_method"] == "published"
+    assert info["provenance"]["init"]["kind"] == "random"
     assert info["targets"] == ["VAT", "ASAT", "weight", "sex"]
     factors = pd.read_csv(cv / "calibration_factors.csv")["calibration_factor"].tolist()
     got = [float(x) for x in (mod / "calibration_factors.txt").read_text().split()[1:]]
@@ -135,13 +155,50 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     assert len(pred) == 24 and np.isfinite(pred.iloc[:, 1:].to_numpy()).all()
 
 
+@pytest.mark.slow
+def test_crossval_with_original_splits_nll_factors_and_all_plots(fast_cache, tmp_path):
+    truth = fast_cache / "truth.csv"
+    names = sorted(pd.read_csv(truth, dtype={"name": str})["name"])
+    assert all(n.endswith("_20201_2_0") for n in names)
+    splits = tmp_path / "orig"
+    splits.mkdir()
+    for k in range(2):  # the original's format: eids, one file per fold
+        (splits / f"images_set_{k}.txt").write_text(
+            "\n".join(n.split("_")[0] for n in names[k::2]) + "\n")
+    res = runner.invoke(app, ["crossval", "--cache", str(fast_cache), "--targets", str(truth),
+                              "--columns", "vat_volume_L,weight_kg", "--backbone", "resnet18",
+                              "--iterations", "4", "--batch-size", "4", "--snapshot-every",
+                              "2", "--device", "cpu", "--init", "random", "--splits",
+                              str(splits), "--calibration", "nll", "--plots", "all", "-o",
+                              str(tmp_path / "cv")])
+    assert res.exit_code == 0, res.output
+    cv = tmp_path / "cv"
+    metrics = pd.read_csv(cv / "metrics.csv")
+    assert set(metrics["calibration_method"]) == {"nll"}
+    pooled = pd.read_csv(cv / "pooled_predictions.csv")
+    assert sorted(pooled["name"]) == names
+    from mimir.training import metrics as M
+
+    last = metrics[metrics["iteration"] == 4].set_index("target")
+    want = M.calibration_factor_nll(pooled["vat_volume_L_truth"], pooled["vat_volume_L_mean"],
+                                    pooled["vat_volume_L_var"])
+    assert last.loc["vat_volume_L", "calibration_factor"] == pytest.approx(want)
+    for rel in ("plots/vat_volume_L.png", "plots/iter_000002/vat_volume_L.png",
+                "plots/iter_000002/weight_kg.png"):
+        assert (cv / rel).is_file(), rel
+    res = runner.invoke(app, ["crossval", "--cache", str(fast_cache), "--targets", str(truth),
+                              "--splits", str(splits), "--calibration", "median", "-o",
+                              str(tmp_path / "cv2"), "--init", "random"])
+    assert res.exit_code == 2 and "--calibration" in res.output
+
+
 def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
     from mimir.training.data import load_dataset, read_target_table
     from mimir.training.train import TrainConfig, snapshots, train
 
     table = read_target_table(fast_cache / "truth.csv")
     data = load_dataset(fast_cache, table, ["vat_volume_L", "weight_kg"])
-    cfg = TrainConfig(backbone="resnet18", iterations=4, batch_size=2, lr=1e-4,
+    cfg = TrainConfig(backbone="resnet18", iterations=4, batch_size=2, lr=1e-4, init="random",
                       snapshot_every=2)
     full = train(data, tmp_path / "full", cfg, device="cpu", log=lambda m: None)
     train_until(train, 3, data, tmp_path / "part", cfg, device="cpu", log=lambda m: None)
@@ -154,7 +211,8 @@ def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     with pytest.raises(UsageError, match="different config"):
-        train(data, tmp_path / "part", TrainConfig(backbone="resnet18", iterations=5),
+        train(data, tmp_path / "part", TrainConfig(backbone="resnet18", iterations=5,
+                                                       init="random"),
               device="cpu", log=lambda m: None)
 
 

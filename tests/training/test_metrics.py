@@ -108,3 +108,71 @@ def test_loss_masks_missing_labels():
     o = out.clone().requires_grad_(True)
     gaussian_nll(o, labels).backward()
     assert torch.all(o.grad[0, 2:] == 0) and torch.any(o.grad[0, :2] != 0)
+
+
+def _heavy_tailed(n: int = 5000, seed: int = 0):
+    """Errors from Student's t with 3 degrees of freedom against a predicted variance of
+    one: heavy tails, as regression networks' held-out errors often have."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_t(3, n), np.zeros(n), rng.uniform(0.5, 2.0, n)
+
+
+def test_published_factor_meets_the_published_criterion():
+    for seed in range(4):
+        y, m, var = _heavy_tailed(seed=seed)
+        c = M.calibration_factor(y, m, var)  # the default: published
+        assert c == M.calibration_factor_published(y, m, var)
+        s = M.calibration_sum(y, m, var, c)
+        # the original iterated until |S| <= 0.05; bisection lands on the step itself
+        assert abs(s) <= 0.05
+        # S falls with c: just below the factor it is positive, just above negative
+        assert M.calibration_sum(y, m, var, c * 0.99) > 0 > M.calibration_sum(y, m, var,
+                                                                               c * 1.01)
+
+
+def test_published_calibration_beats_nll_on_heavy_tailed_errors():
+    y, m, var = _heavy_tailed(seed=7)
+    pub = M.calibration_factor(y, m, var, "published")
+    nll = M.calibration_factor(y, m, var, "nll")
+    assert nll == pytest.approx(np.mean(y ** 2 / var))
+    assert nll > 1.5 * pub  # the squared errors' mean is dominated by the tails
+    assert M.auce(y, m, pub * var) < M.auce(y, m, nll * var)
+    assert M.auce(y, m, pub * var) < 0.03
+    with pytest.raises(ValueError, match="calibration method"):
+        M.calibration_factor(y, m, var, "median")
+
+
+def test_published_factor_on_tiny_samples_takes_the_crossing_nearest_to_zero():
+    # one subject: S is 5.5 below u^2 / z(0.55)^2 and drops by 1 at each level's step;
+    # no c gives S = 0, the factor lands where |S| is smallest
+    y, m, var = np.array([2.0]), np.zeros(1), np.ones(1)
+    c = M.calibration_factor_published(y, m, var)
+    grid = np.geomspace(1e-3, 1e3, 20001)
+    best = min(abs(M.calibration_sum(y, m, var, g)) for g in grid)
+    assert abs(M.calibration_sum(y, m, var, c)) == pytest.approx(best)
+    # two subjects can hit S = 0 on an interval: the factor lies inside it
+    y2 = np.array([1.0, 3.0])
+    c2 = M.calibration_factor_published(y2, np.zeros(2), np.ones(2))
+    assert M.calibration_sum(y2, np.zeros(2), np.ones(2), c2) == pytest.approx(0, abs=1e-12)
+    assert math.isnan(M.calibration_factor_published([np.nan], [0.0], [1.0]))
+
+
+def test_icc_worked_example_of_the_docs():
+    """docs/training.md: our ICC(2,1) and the original's variant (its error term keeps the
+    column effect) on the same five subjects."""
+    y = np.array([10.0, 12, 14, 16, 18])
+    p = np.array([11.0, 13.5, 14.5, 17.5, 18.5])
+    assert M.icc21(y, p) == pytest.approx(0.9406, abs=5e-5)
+    X = np.stack([y, p], axis=1)
+    n, k = X.shape
+    g = X.mean()
+    ssr = k * np.sum((X.mean(axis=1) - g) ** 2)
+    ssc = n * np.sum((X.mean(axis=0) - g) ** 2)
+    sse = np.sum((X - g) ** 2) - ssr - ssc
+    assert (ssr, ssc, sse) == pytest.approx((76.5, 2.5, 0.5))
+    msr, msc, msw = ssr / (n - 1), ssc / (k - 1), (sse + ssc) / (n * (k - 1))
+    original = (msr - msw) / (msr + (k - 1) * msw + k * (msc - msw) / n)
+    assert original == pytest.approx(0.9043, abs=5e-5)
+    # without an offset only the degrees of freedom differ: close, not equal
+    q = y + np.array([0.5, -0.5, 0.5, -0.5, 0.0])
+    assert M.icc21(y, q) == pytest.approx(0.98958, abs=5e-6)

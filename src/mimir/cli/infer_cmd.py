@@ -10,7 +10,12 @@ import typer
 
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.cli.preprocess_cmd import (
+from mimir.cli.options import (
+    DICOM_DIR,
+    EXCLUDE,
+    EXCLUDE_COLUMN,
+    IDS,
+    INSTANCE,
     LIMIT_MEMBER,
     LIMIT_MEMBERS,
     LIMIT_PIXELS,
@@ -26,7 +31,7 @@ app.add_typer(modules_app, name="modules")
 @handle_errors
 def infer(
     inputs: list[Path] = typer.Argument(None, help="Zips, folders of zips or list files; "
-                                        "none: every image in --cache."),
+                                        "none (and no --ids): every image in --cache."),
     modules: list[str] = typer.Option(..., "--modules", "-m", help="Module folders or "
                                       "installed module names: --modules A B C (give "
                                       "INPUTS before it) or -m A -m B."),
@@ -38,14 +43,17 @@ def infer(
     ci: float = typer.Option(0.95, "--ci", help="Confidence interval level."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results in OUT."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 (exact), or bf16/fp16 "
-                                  "(faster, changes numbers)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (IEEE float32 on every "
+                                  "device), or tf32/bf16/fp16 (faster on GPUs, changes "
+                                  "numbers)."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks "
                                   "(changes numbers slightly)."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
-    exclude: Path = typer.Option(None, "--exclude", help="Subjects not to process."),
-    exclude_column: str = typer.Option(None, "--exclude-column", help="Id column of "
-                                       "--exclude."),
+    ids: Path = IDS,
+    dicom_dir: Path = DICOM_DIR,
+    instance: int = INSTANCE,
+    exclude: Path = EXCLUDE,
+    exclude_column: str = EXCLUDE_COLUMN,
     qc: str = typer.Option("warn", "--qc", help="strict: no predictions for subjects failing "
                            "QC; warn: predictions plus QC columns; off: no QC columns."),
     shard: str = typer.Option(None, "--shard", help="I/N: this job's share of the subjects "
@@ -66,13 +74,12 @@ def infer(
 
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise UsageError("--precision must be fp32, bf16 or fp16")
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile_, threads=threads, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
-                        scheduler=scheduler, cluster=cluster,
+                        scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,
+                        instance=instance,
                         limits=limits_options(max_subject_bytes, max_member_bytes,
                                               max_members, max_slice_pixels),
                         command=shlex.join(["mimir"] + sys.argv[1:]))

@@ -8,23 +8,18 @@ import typer
 
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.limits import DEFAULT_LIMITS, Limits
-
-
-def limits_options(max_subject_bytes: int, max_member_bytes: int, max_members: int,
-                   max_slice_pixels: int) -> Limits:
-    return Limits(max_subject_bytes=max_subject_bytes, max_member_bytes=max_member_bytes,
-                  max_members=max_members, max_slice_pixels=max_slice_pixels)
-
-
-LIMIT_SUBJECT = typer.Option(DEFAULT_LIMITS.max_subject_bytes, "--max-subject-bytes",
-                             help="Decompressed bytes read from one zip.")
-LIMIT_MEMBER = typer.Option(DEFAULT_LIMITS.max_member_bytes, "--max-member-bytes",
-                            help="Decompressed size of one zip member.")
-LIMIT_MEMBERS = typer.Option(DEFAULT_LIMITS.max_members, "--max-members",
-                             help="Members in one zip.")
-LIMIT_PIXELS = typer.Option(DEFAULT_LIMITS.max_slice_pixels, "--max-slice-pixels",
-                            help="Rows x columns of one slice.")
+from mimir.cli.options import (
+    DICOM_DIR,
+    EXCLUDE,
+    EXCLUDE_COLUMN,
+    IDS,
+    INSTANCE,
+    LIMIT_MEMBER,
+    LIMIT_MEMBERS,
+    LIMIT_PIXELS,
+    LIMIT_SUBJECT,
+    limits_options,
+)
 
 
 @app.command("preprocess")
@@ -36,14 +31,11 @@ def preprocess(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     volumes: Path = typer.Option(None, "--volumes", help="Also write fused water, fat, fat "
                                  "fraction and mask as NIfTI here."),
-    ids: Path = typer.Option(None, "--ids", help="File of subject ids (with --dicom-dir)."),
-    dicom_dir: Path = typer.Option(None, "--dicom-dir", help="Folder of "
-                                   "<eid>_20201_<instance>_0.zip files."),
-    instance: int = typer.Option(2, "--instance", help="Imaging visit for --ids (2 or 3)."),
-    exclude: Path = typer.Option(None, "--exclude", help="Subjects not to process (CSV/TSV "
-                                 "or a plain list of ids)."),
-    exclude_column: str = typer.Option(None, "--exclude-column", help="Column of --exclude "
-                                       "holding the ids."),
+    ids: Path = IDS,
+    dicom_dir: Path = DICOM_DIR,
+    instance: int = INSTANCE,
+    exclude: Path = EXCLUDE,
+    exclude_column: str = EXCLUDE_COLUMN,
     max_subject_bytes: int = LIMIT_SUBJECT,
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,

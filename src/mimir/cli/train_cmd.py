@@ -70,16 +70,26 @@ AVERAGE_HELP = ("Not in the published method: from this fraction of the iteratio
                 "statistics recomputed (docs/training.md). Off by default.")
 
 
+INIT_HELP = ("Initial backbone weights: imagenet (published; torchvision's weights from "
+             "torch's cache, downloaded once) or random.")
+INIT_WEIGHTS_HELP = "A local state dict for the backbone instead (e.g. ImageNet weights)."
+INSTANCE_HELP = ("Imaging visit of the eids in original split files (images_set_*.txt).")
+
+
 def _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                  no_augment, init_weights, average_from):
-    """The TrainConfig of the train and crossval options (one place for both)."""
+                  no_augment, init, init_weights, average_from):
+    """The TrainConfig of the train and crossval options (one place for both); the
+    initial weights are checked (and fetched once) before any data loads."""
+    from mimir.training.init import resolve_init
     from mimir.training.train import TrainConfig
 
-    return TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size,
-                       lr=lr, lr_drop_at=lr_drop_at, snapshot_every=snapshot_every,
-                       seed=seed, augment=not no_augment,
-                       init_weights=str(init_weights) if init_weights else None,
-                       average_from=average_from)
+    cfg = TrainConfig(backbone=backbone, iterations=iterations, batch_size=batch_size,
+                      lr=lr, lr_drop_at=lr_drop_at, snapshot_every=snapshot_every,
+                      seed=seed, augment=not no_augment, init=init,
+                      init_weights=str(init_weights) if init_weights else None,
+                      average_from=average_from)
+    resolve_init(cfg.init, cfg.backbone, cfg.init_weights, log=lambda m: err.print(m))
+    return cfg
 
 
 @app.command("train")
@@ -90,8 +100,10 @@ def train(
     columns: str = typer.Option(None, "--columns", help="Comma-separated target columns "
                                 "(default: every numeric column)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder (rerun to resume)."),
-    splits: Path = typer.Option(None, "--splits", help="Split folder (fold_*.txt)."),
+    splits: Path = typer.Option(None, "--splits", help="Split folder (fold_*.txt, or the "
+                                "original's images_set_*.txt of eids)."),
     holdout: int = typer.Option(None, "--holdout", help="Fold (1-based) left out of training."),
+    instance: int = typer.Option(2, "--instance", help=INSTANCE_HELP),
     backbone: str = typer.Option("resnet50", "--backbone", help="resnet50, resnet34, resnet18."),
     iterations: int = typer.Option(10000, "--iterations", min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
@@ -104,8 +116,8 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
     threads: int = typer.Option(None, "--threads", min=1),
-    init_weights: Path = typer.Option(None, "--init-weights", help="Local ImageNet weights "
-                                      "(a torchvision state dict) for the backbone."),
+    init: str = typer.Option("imagenet", "--init", help=INIT_HELP),
+    init_weights: Path = typer.Option(None, "--init-weights", help=INIT_WEIGHTS_HELP),
     no_augment: bool = typer.Option(False, "--no-augment", help="No random translation."),
     average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
                                        help=AVERAGE_HELP),
@@ -115,11 +127,13 @@ def train(
     from mimir.training.splits import read_folds
     from mimir.training.train import train as run
 
+    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
+                        no_augment, init, init_weights, average_from)
     table = read_target_table(targets)
     cols = _target_columns(table, columns, targets)
     names = None
     if splits is not None:
-        folds = read_folds(splits)
+        folds = read_folds(splits, instance)
         if holdout is not None:
             if not 1 <= holdout <= len(folds):
                 from mimir.errors import UsageError
@@ -128,8 +142,6 @@ def train(
         else:
             names = sorted(n for f in folds for n in f)
     data = load_dataset(cache, table, cols, names)
-    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                        no_augment, init_weights, average_from)
     err.print(f"training {backbone} on {len(data)} subjects, {len(cols)} targets: "
               f"{', '.join(cols)}")
     with progress_bar("it") as bar:
@@ -183,7 +195,9 @@ def crossval(
     cache: Path = typer.Option(..., "--cache", help="Image cache."),
     targets_path: Path = typer.Option(..., "--targets", help="Target table."),
     columns: str = typer.Option(None, "--columns", help="Comma-separated target columns."),
-    splits: Path = typer.Option(..., "--splits", help="Split folder (fold_*.txt)."),
+    splits: Path = typer.Option(..., "--splits", help="Split folder (fold_*.txt, or the "
+                                "original's images_set_*.txt of eids)."),
+    instance: int = typer.Option(2, "--instance", help=INSTANCE_HELP),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cross-validation folder (rerun to "
                                  "resume)."),
     folds: str = typer.Option(None, "--folds", help="Train only folds A-B (1-based) now."),
@@ -196,21 +210,35 @@ def crossval(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
     threads: int = typer.Option(None, "--threads", min=1),
-    init_weights: Path = typer.Option(None, "--init-weights"),
+    init: str = typer.Option("imagenet", "--init", help=INIT_HELP),
+    init_weights: Path = typer.Option(None, "--init-weights", help=INIT_WEIGHTS_HELP),
     no_augment: bool = typer.Option(False, "--no-augment"),
     average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
                                        help=AVERAGE_HELP),
+    calibration: str = typer.Option("published", "--calibration", help="Calibration "
+                                    "factors: published (the calibration-curve criterion) "
+                                    "or nll (minimise the Gaussian NLL)."),
+    plots: str = typer.Option("last", "--plots", help="Target plots for the last snapshot "
+                              "or for all snapshots."),
 ):
     """Train each fold, predict held-out subjects with every snapshot, evaluate and
     calibrate (metrics.csv, calibration_factors.csv, plots, report.html)."""
     from mimir.errors import UsageError
     from mimir.training.crossval import crossval as run
     from mimir.training.data import read_target_table
+    from mimir.training.metrics import CALIBRATION_METHODS
     from mimir.training.splits import read_folds
+    from mimir.training.targets import read_meta
 
+    if calibration not in CALIBRATION_METHODS:
+        raise UsageError(f"--calibration must be one of {', '.join(CALIBRATION_METHODS)}")
+    if plots not in ("last", "all"):
+        raise UsageError("--plots must be last or all")
+    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
+                        no_augment, init, init_weights, average_from)
     table = read_target_table(targets_path)
     cols = _target_columns(table, columns, targets_path)
-    fold_list = read_folds(splits)
+    fold_list = read_folds(splits, instance)
     rng = None
     if folds:
         try:
@@ -218,8 +246,6 @@ def crossval(
             rng = (int(a), int(b or a))
         except ValueError:
             raise UsageError("--folds takes A-B, e.g. 1-3") from None
-    cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                        no_augment, init_weights, average_from)
     with progress_bar("it") as bar:
         task = bar.add_task("crossval", total=iterations)
 
@@ -227,14 +253,17 @@ def crossval(
             bar.update(task, completed=it, description=f"fold {k} loss {loss:7.3f}")
 
         res = run(cache, table, cols, fold_list, out_dir, cfg, device=device, threads=threads,
-                  fold_range=rng, on_progress=on_progress, log=lambda m: err.print(m))
+                  fold_range=rng, on_progress=on_progress, log=lambda m: err.print(m),
+                  calibration=calibration, meta=read_meta(targets_path, cols), plots=plots)
     last = res["metrics"][res["metrics"]["iteration"] == res["metrics"]["iteration"].max()]
     from rich.table import Table
 
-    t = Table("target", "n", "ICC", "R2", "MAE", "AUCE", "AUCE cal.", "factor")
+    t = Table("target", "unit", "n", "ICC", "R2", "MAE", "AUCE", "AUCE cal.", "cov95 cal.",
+              f"factor ({calibration})")
     for _, r in last.iterrows():
-        t.add_row(r["target"], str(r["n"]), f"{r['icc']:.3f}", f"{r['r2']:.3f}",
-                  f"{r['mae']:.4g}", f"{r['auce']:.3f}", f"{r['auce_calibrated']:.3f}",
+        t.add_row(r["target"], str(r["unit"]), str(r["n"]), f"{r['icc']:.3f}",
+                  f"{r['r2']:.3f}", f"{r['mae']:.4g}", f"{r['auce']:.3f}",
+                  f"{r['auce_calibrated']:.3f}", f"{r['coverage95_calibrated']:.3f}",
                   f"{r['calibration_factor']:.3g}")
     out.print(t)
     out.print(f"folds finished: {res['folds_done']}; report: {out_dir / 'report.html'}")

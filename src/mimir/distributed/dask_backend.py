@@ -114,7 +114,7 @@ def run_dask(inputs, plan, cache, opts, modules, journals, out: Path, hooks: dic
             submit_chunk(c)
 
     try:
-        if inputs:
+        if plan.from_zips:
             for n in plan.todo:
                 f = client.submit(process_one, str(plan.by_name[n]), str(cache.root), None,
                                   opts.limits, retries=RETRIES, pure=False)

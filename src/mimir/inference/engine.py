@@ -6,8 +6,10 @@ convolutions, channels-last memory format (oneDNN's fast convolution path on CPU
 tensor-core friendly on GPUs), images converted to float32 on the device, and on the CPU
 batches run 4 images at a time (activations of a few images stay in the processor's
 cache: a ResNet50 ran 1.3 to 1.7 times faster than with 16 or 32 at once on the
-benchmark machine). Options that change numbers more (``precision='bf16'`` or
-``'fp16'``, ``compile=True``) are opt-in and recorded in ``run.json``.
+benchmark machine). ``precision='fp32'`` is IEEE float32 on every device: TF32 is
+switched off around the forward passes (:mod:`mimir.inference.precision`). Options that
+change numbers (``precision='tf32'``, ``'bf16'`` or ``'fp16'``, ``compile=True``) are
+opt-in and recorded in ``run.json``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mimir.inference.formulas import to_predictions
+from mimir.inference.precision import PRECISIONS, float32_mode
 from mimir.modules.format import Module
 from mimir.modules.network import fold_batchnorm, network_from_state
 from mimir.modules.snapshot import load_state_dict
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def pick_device(device: str = "auto") -> str:
@@ -68,11 +69,12 @@ class EngineOptions:
 def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
                 channels_last: bool = True, precision: str = "fp32") -> np.ndarray:
     """Outputs (N, 2T) float64 of an eval-mode network for uint8 images (N, 3, 256, 256),
-    ``batch_size`` images per forward pass."""
+    ``batch_size`` images per forward pass, at ``precision`` (see
+    :func:`mimir.inference.precision.float32_mode`)."""
     import torch
 
     outs = []
-    with torch.inference_mode():
+    with torch.inference_mode(), float32_mode(precision):
         for i in range(0, len(images), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size]))
             x = x.to(device).float()

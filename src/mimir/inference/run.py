@@ -37,6 +37,7 @@ import numpy as np
 from mimir._version import __version__
 from mimir.cache.store import Cache
 from mimir.errors import MimirError, ModuleFormatError, UsageError
+from mimir.inference.precision import PRECISIONS
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.output.atomic import atomic_path, write_text
 from mimir.output.predictions import combined_table, published_table
@@ -66,6 +67,9 @@ class InferOptions:
     shard: tuple[int, int] | None = None
     scheduler: str | None = None
     cluster: str | None = None
+    ids: str | os.PathLike | None = None
+    dicom_dir: str | os.PathLike | None = None
+    instance: int = 2
     command: str = ""
 
 
@@ -210,6 +214,8 @@ class Plan:
     chunk_of: dict
     todo: list
     failures: list = field(default_factory=list)
+    #: subjects come from zips (preprocessed where not cached), not from the cache alone
+    from_zips: bool = True
 
 
 def make_plan(inputs, cache: Cache, opts: InferOptions, done: set[str]) -> Plan:
@@ -218,8 +224,10 @@ def make_plan(inputs, cache: Cache, opts: InferOptions, done: set[str]) -> Plan:
     from mimir.qc.exclusions import excluded_subjects
     from mimir.reading.archive import subject_name
 
-    if inputs:
-        by_name = {subject_name(p): p for p in resolve_inputs(list(inputs))}
+    from_zips = bool(inputs) or opts.ids is not None or opts.dicom_dir is not None
+    if from_zips:
+        by_name = {subject_name(p): p for p in resolve_inputs(
+            list(inputs), ids=opts.ids, dicom_dir=opts.dicom_dir, instance=opts.instance)}
     else:
         by_name = {n: None for n in cache.names()}
         if not by_name:
@@ -241,7 +249,7 @@ def make_plan(inputs, cache: Cache, opts: InferOptions, done: set[str]) -> Plan:
     failures = [{"name": n, "path": str(by_name[n] or ""), "kind": "excluded", "member": "",
                  "message": reason} for n, reason in excluded.items()]
     return Plan(by_name=by_name, excluded=excluded, names=names, chunk_members=members,
-                chunk_of=chunk_of, todo=todo, failures=failures)
+                chunk_of=chunk_of, todo=todo, failures=failures, from_zips=from_zips)
 
 
 def _shard_of(name: str, k: int) -> int:
@@ -289,7 +297,7 @@ def _run_local(inputs, plan: Plan, cache: Cache, opts: InferOptions,
     def produce():
         t0 = time.perf_counter()
         try:
-            if inputs:
+            if plan.from_zips:
                 recs = iter_preprocess([plan.by_name[n] for n in plan.todo], cache,
                                        opts.workers, limits=opts.limits)
             else:
@@ -476,6 +484,8 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         raise UsageError("--batch-size must be at least 1")
     if not 0 < opts.ci < 1:
         raise UsageError("--ci must be between 0 and 1 (e.g. 0.95)")
+    if opts.precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     if opts.qc not in ("strict", "warn", "off"):
         raise UsageError("--qc must be strict, warn or off")
     if opts.shard is not None:

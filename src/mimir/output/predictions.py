@@ -4,8 +4,9 @@ Published (kept for users' existing scripts): ``<module>/predictions.csv`` with 
 ``name`` then, per target in metadata order, ``<Name>_mean_in_<Unit>`` and
 ``<Name>_variance_in_<Unit>``.
 
-Combined (``predictions.csv`` and ``predictions.parquet``): one row per subject and,
-per target, ``<Name>_mean_in_<Unit>``, ``<Name>_sd_in_<Unit>``,
+Combined (``predictions.csv`` and ``predictions.parquet``): one row per subject with
+``name``, ``eid`` and ``instance`` (parsed from ``<eid>_20201_<instance>_0``; empty for
+other names) and, per target, ``<Name>_mean_in_<Unit>``, ``<Name>_sd_in_<Unit>``,
 ``<Name>_variance_in_<Unit>``, ``<Name>_lower<L>_in_<Unit>`` and
 ``<Name>_upper<L>_in_<Unit>`` (L the interval level in percent). A target name that
 two modules share is prefixed with the module name (``module_age.age``).
@@ -71,11 +72,12 @@ def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None
         Subjects to list even without predictions (e.g. failed QC in strict mode).
     """
     from mimir.qc.flags import uncertainty_threshold
+    from mimir.reading.archive import id_columns
 
     labels = target_labels(modules)
     lab = level_label(level)
     names = sorted({n for ns, _, _ in results.values() for n in ns} | set(extra_names))
-    table = pd.DataFrame({"name": names})
+    table = pd.DataFrame({"name": names, **id_columns(names)})
     if qc is not None:
         q = qc.set_index("name")
         table["qc_pass"] = [q["qc_pass"].get(n) for n in names]

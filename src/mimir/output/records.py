@@ -46,7 +46,8 @@ def merge_records(path: str | os.PathLike, rows: list[dict], handled: set[str],
     if path.exists():
         old = pd.read_csv(path, dtype=str, keep_default_na=False)
         old = old[~old["name"].isin(handled)]
-        table = pd.concat([old, new.astype(str)], ignore_index=True)
+        text = new.astype(object).where(new.notna(), "").astype(str)  # missing: empty
+        table = pd.concat([old, text], ignore_index=True)
     else:
         table = new
     extra = [c for c in table.columns if c not in columns]

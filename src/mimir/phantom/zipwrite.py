@@ -3,7 +3,11 @@
 The zip is flat: one DICOM file per slice named by its SOP instance UID plus ``.dcm``,
 24 series (6 stations x in/opp/F/W, in = W + F and opp = |W - F| per pixel), and a
 manifest named ``manifest.cvs`` whose unquoted date comma shifts the data rows by one
-column. Deterministic: the same subject, seed and variants give byte-identical zips
+column. As in the real manifests, the header names a column after ``series discription``
+(``uncompressed size``, each DICOM file's size in bytes), so it is at least as wide as
+the shifted data rows up to their description: a parser that takes the description's
+index from a data row and applies it to the header row too (the original MIMIR's) reads
+these manifests. Deterministic: the same subject, seed and variants give byte-identical zips
 (fixed member times, UIDs derived from the subject).
 """
 
@@ -40,7 +44,7 @@ from mimir.phantom.variants import CLEAN, Variants
 UID_ROOT = "1.3.12.2.1107.5.2.18"
 STUDY_DATE = "20150830"
 SESSION_START_S = 10 * 3600 + 11 * 60 + 12
-MANIFEST_HEADER = "filename,patientid,studyid,aet,date,series discription"
+MANIFEST_HEADER = "filename,patientid,studyid,aet,date,series discription,uncompressed size"
 MANIFEST_DATE = "Aug 30, 2015 10:11:12 AM"
 ZIP_TIME = (2015, 8, 30, 10, 11, 12)
 #: With the knee_cut variant the knee lies this far below the lowest slice (mm).
@@ -184,9 +188,10 @@ def write_subject_zip(path: str | os.PathLike, subject: PhantomSubject, seed: in
             ]
             uid = uids.sop(sn, j)
             name = f"{uid}.dcm"
-            members.append((name, encode_slice(hdr, img[j], uid)))
+            data = encode_slice(hdr, img[j], uid)
+            members.append((name, data))
             manifest_rows.append(f"{name},{subject.eid},{uids.study()},UKBB_AERA,"
-                                 f"{MANIFEST_DATE},{desc}")
+                                 f"{MANIFEST_DATE},{desc},{len(data)}")
 
     repeat = None
     for st in stations:
@@ -211,7 +216,7 @@ def write_subject_zip(path: str | os.PathLike, subject: PhantomSubject, seed: in
                        stations[-1].time_s + 60.0, skip_fat=False)
     if variants.corrupt_member:
         idx = next(i for i, (n, _) in enumerate(members)
-                   if manifest_rows[i].endswith("_W"))
+                   if manifest_rows[i].split(",")[-2].endswith("_W"))
         junk = np.random.default_rng(subject.eid).integers(0, 256, 600, dtype=np.uint8)
         members[idx] = (members[idx][0], b"\x00" * 128 + b"DICM" + junk.tobytes())
     if not variants.no_manifest:

@@ -28,15 +28,19 @@ def _read_list(path: Path) -> list[Path]:
 
 
 def read_ids(path: str | os.PathLike) -> list[str]:
-    """Subject ids from a file: one per line, or the first column of a CSV/TSV."""
+    """Subject ids from a file: one per line, or the first column of a CSV/TSV.
+
+    A header line (a first line whose first field holds no digit, such as ``eid`` or
+    ``f.eid``) is skipped.
+    """
     ids = []
     for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         first = line.replace("\t", ",").split(",")[0].strip().strip('"')
-        if first.lower() in ("eid", "id", "subject", "name"):
-            continue
+        if not ids and not any(ch.isdigit() for ch in first):
+            continue  # the header
         ids.append(first)
     return ids
 

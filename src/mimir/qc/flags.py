@@ -123,10 +123,12 @@ def subject_flags(facts: dict, warnings: list[str]) -> dict:
 
 
 def qc_table(cache, names: list[str]) -> pd.DataFrame:  # noqa: F821
-    """QC flags of cached subjects (one row each, columns: name, qc_pass, qc_flags,
-    qc_detail and one boolean per flag). Subjects cached without QC facts get an empty
-    ``qc_pass`` and ``qc_flags`` = ``unknown``."""
+    """QC flags of cached subjects (one row each, columns: name, eid, instance, qc_pass,
+    qc_flags, qc_detail and one boolean per flag). Subjects cached without QC facts get
+    an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""
     import pandas as pd
+
+    from mimir.reading.archive import id_columns
 
     rows = []
     for n in names:
@@ -136,7 +138,11 @@ def qc_table(cache, names: list[str]) -> pd.DataFrame:  # noqa: F821
             continue
         rows.append({"name": n, **subject_flags(entry.facts, entry.warnings)})
     cols = ["name", "qc_pass", "qc_flags", "qc_detail"] + list(FLAGS)
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    ids = id_columns(table["name"])
+    table.insert(1, "eid", ids["eid"])
+    table.insert(2, "instance", ids["instance"])
+    return table
 
 
 def uncertainty_threshold(module, target) -> tuple[float, str]:

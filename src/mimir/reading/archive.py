@@ -10,6 +10,7 @@ exhausting memory.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,6 +26,33 @@ def subject_name(path: str | os.PathLike) -> str:
     '1234567_20201_2_0'
     """
     return Path(path).name.split(".", 1)[0]
+
+
+_UKB_NAME = re.compile(r"^(\d+)_20201_(\d+)_(\d+)$")
+
+
+def eid_instance(name: str) -> tuple[int | None, int | None]:
+    """UK Biobank participant id and imaging visit of a subject name.
+
+    >>> eid_instance("1234567_20201_2_0")
+    (1234567, 2)
+    >>> eid_instance("scan_of_someone")
+    (None, None)
+    """
+    m = _UKB_NAME.match(name)
+    if m is None:
+        return (int(name), None) if name.isdigit() else (None, None)
+    return int(m.group(1)), int(m.group(2))
+
+
+def id_columns(names) -> dict:
+    """``eid`` and ``instance`` columns (nullable integers) for a list of subject names,
+    placed after ``name`` in every per-subject table."""
+    import pandas as pd
+
+    pairs = [eid_instance(n) for n in names]
+    return {"eid": pd.array([p[0] for p in pairs], dtype="Int64"),
+            "instance": pd.array([p[1] for p in pairs], dtype="Int64")}
 
 
 class SubjectArchive:

@@ -7,11 +7,18 @@ Output folder::
     fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated)
     pooled_predictions.csv        all folds' held-out predictions of the last snapshot,
                                   with calibrated variances
-    metrics.csv                   per target and snapshot: n, ICC, R2, MAE, MAPE, NLL, AUCE,
-                                  coverage, before and after calibration
+    metrics.csv                   per target and snapshot, the folds pooled: n, ICC, R2,
+                                  MAE, MAPE, NLL, AUCE, coverage, before and after
+                                  calibration; the factor, its method and S(factor)
+    metrics_by_fold.csv           the same per fold (calibrated with the pooled factor)
     calibration_factors.csv       per target (last snapshot)
     plots/*.png, report.html      agreement and Bland-Altman, calibration curve,
-                                  sparsification, metric against iteration
+                                  sparsification, metrics against iteration
+                                  (``plots="all"``: also plots/iter_N/ per snapshot)
+
+Calibration factors follow the published criterion by default
+(:func:`mimir.training.metrics.calibration_factor_published`); ``calibration="nll"``
+minimises the Gaussian NLL instead.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
              device: str = "auto", threads: int | None = None,
              fold_range: tuple[int, int] | None = None,
              on_progress: Callable[[int, int, float], None] | None = None,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, calibration: str = "published",
+             meta: pd.DataFrame | None = None, plots: str = "last") -> dict:
     """Run (or resume) a K-fold cross-validation and evaluate it.
 
     Parameters
@@ -91,6 +99,10 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         whichever folds have finished.
     on_progress : callable, optional
         (fold, iteration, running loss).
+    log : callable
+        Messages for the user.
+    calibration, meta, plots
+        See :func:`evaluate`.
 
     Returns
     -------
@@ -105,8 +117,14 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
     first, last = fold_range or (1, K)
     if not 1 <= first <= last <= K:
         raise UsageError(f"fold range {first}-{last} outside 1-{K}")
+    if calibration not in M.CALIBRATION_METHODS:
+        raise UsageError(f"--calibration must be one of {', '.join(M.CALIBRATION_METHODS)}")
+    from mimir.training.init import resolve_init
+
+    resolve_init(config.init, config.backbone, config.init_weights, log)  # before any data
     write_text(out / "crossval.json", json.dumps({"k": K, "targets": targets,
                                                   "config": asdict(config),
+                                                  "calibration": calibration,
                                                   "folds": folds}, indent=1))
     dev = pick_device(device)
     for k in range(first, last + 1):
@@ -128,48 +146,114 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
                 continue
             mean, var = predict_snapshot(run, snap, test, dev)
             _write_csv(_pred_frame(test.names, targets, mean, var), path)
-    return evaluate(out, table, targets, K)
+    return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
 
 
-def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int) -> dict:
-    """Pool held-out predictions per snapshot and write metrics, factors, plots, report."""
+def target_info(targets: list[str], meta: pd.DataFrame | None = None) -> dict:
+    """Per target column: ``name``, ``field``, ``unit`` (of the table's values) and a
+    ``label`` for tables and plot axes (``VAT (field 22407) [L]``).
+
+    ``meta`` is a target table's sidecar (:func:`mimir.training.targets.read_meta`).
+    Its unit is the module's reporting unit, after the divisor; the table holds values
+    before it, so a divisor d != 1 shows as ``1/d unit``.
+    """
+    rows = meta.set_index("column") if meta is not None else None
+    info = {}
+    for t in targets:
+        if rows is not None and t in rows.index:
+            r = rows.loc[t]
+            name, field, unit = str(r["name"] or t), str(r["field"] or ""), str(r["unit"])
+            d = float(r["divisor"] or 1)
+            if unit and d != 1:
+                unit = f"1/{d:g} {unit}"
+        else:
+            name, field, unit = t, "", ""
+        label = name + (f" (field {field})" if field else "") + (f" [{unit}]" if unit else "")
+        info[t] = {"name": name, "field": field, "unit": unit, "label": label}
+    return info
+
+
+def _metric_row(y, m, v, c: float) -> dict:
+    """Metrics before calibration and, with factor ``c``, after it."""
+    return {**M.all_metrics(y, m, v), "nll_calibrated": M.nll(y, m, c * v),
+            "auce_calibrated": M.auce(y, m, c * v),
+            "coverage95_calibrated": M.coverage(y, m, c * v)}
+
+
+def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
+             calibration: str = "published", meta: pd.DataFrame | None = None,
+             plots: str = "last") -> dict:
+    """Pool held-out predictions per snapshot; write metrics (pooled and per fold),
+    calibration factors, plots and the report.
+
+    Parameters
+    ----------
+    calibration : {'published', 'nll'}
+        Estimator of the calibration factors (:func:`mimir.training.metrics.
+        calibration_factor`).
+    meta : DataFrame, optional
+        The target table's sidecar: names, fields and units for tables and plots.
+    plots : {'last', 'all'}
+        Target plots for the last snapshot only, or for every snapshot.
+    """
     from mimir.training.report import write_plots, write_report
 
+    if calibration not in M.CALIBRATION_METHODS:
+        raise UsageError(f"--calibration must be one of {', '.join(M.CALIBRATION_METHODS)}")
+    if plots not in ("last", "all"):
+        raise UsageError("--plots must be last or all")
     done = [k for k in range(1, K + 1) if run_complete(out / f"fold_{k}")]
     if not done:
         raise UsageError(f"no finished fold in {out}")
     iters = sorted({int(p.stem.split("_")[-1]) for k in done
                     for p in (out / f"fold_{k}").glob("heldout_iter_*.csv")})
+    info = target_info(targets, meta)
     truth = table.set_index("name")
-    rows, pooled_by_iter = [], {}
+    rows, fold_rows, pooled_by_iter = [], [], {}
     for it in iters:
-        frames = [pd.read_csv(out / f"fold_{k}" / f"heldout_iter_{it:06d}.csv",
-                              dtype={"name": str}) for k in done
-                  if (out / f"fold_{k}" / f"heldout_iter_{it:06d}.csv").is_file()]
-        pooled = pd.concat(frames, ignore_index=True).sort_values("name")
+        frames = {k: pd.read_csv(out / f"fold_{k}" / f"heldout_iter_{it:06d}.csv",
+                                 dtype={"name": str}) for k in done
+                  if (out / f"fold_{k}" / f"heldout_iter_{it:06d}.csv").is_file()}
+        pooled = pd.concat(frames.values(), ignore_index=True).sort_values("name")
         pooled_by_iter[it] = pooled
         for t in targets:
+            about = {"target": t, **{k: info[t][k] for k in ("name", "field", "unit")},
+                     "iteration": it}
             y = truth.loc[pooled["name"], t].to_numpy(dtype=float)
             m, v = pooled[f"{t}_mean"].to_numpy(), pooled[f"{t}_var"].to_numpy()
-            c = M.calibration_factor(y, m, v)
-            row = {"target": t, "iteration": it, **M.all_metrics(y, m, v),
-                   "calibration_factor": c, "nll_calibrated": M.nll(y, m, c * v),
-                   "auce_calibrated": M.auce(y, m, c * v),
-                   "coverage95_calibrated": M.coverage(y, m, c * v)}
-            rows.append(row)
+            c = M.calibration_factor(y, m, v, calibration)
+            rows.append({**about, **_metric_row(y, m, v, c), "calibration_factor": c,
+                         "calibration_method": calibration,
+                         "calibration_sum": M.calibration_sum(y, m, v, c)})
+            for k, f in frames.items():
+                yk = truth.loc[f["name"], t].to_numpy(dtype=float)
+                fold_rows.append({"fold": k, **about, **_metric_row(
+                    yk, f[f"{t}_mean"].to_numpy(), f[f"{t}_var"].to_numpy(), c)})
     metrics = pd.DataFrame(rows)
     _write_csv(metrics, out / "metrics.csv")
+    _write_csv(pd.DataFrame(fold_rows), out / "metrics_by_fold.csv")
     last = iters[-1]
     final = metrics[metrics["iteration"] == last].set_index("target")
     factors = {t: float(final.loc[t, "calibration_factor"]) for t in targets}
-    _write_csv(pd.DataFrame({"target": targets, "calibration_factor": [factors[t] for t in
-                                                                       targets]}),
+    _write_csv(pd.DataFrame({"target": targets,
+                             "name": [info[t]["name"] for t in targets],
+                             "calibration_factor": [factors[t] for t in targets],
+                             "calibration_method": calibration}),
                out / "calibration_factors.csv")
-    pooled = pooled_by_iter[last].copy()
-    for t in targets:
-        pooled[f"{t}_var_calibrated"] = pooled[f"{t}_var"] * factors[t]
-        pooled[f"{t}_truth"] = truth.loc[pooled["name"], t].to_numpy(dtype=float)
-    _write_csv(pooled, out / "pooled_predictions.csv")
-    plots = write_plots(out / "plots", pooled, metrics, targets)
-    write_report(out / "report.html", metrics, targets, plots, folds_done=done, K=K)
+
+    def with_truth(it: int) -> pd.DataFrame:
+        pooled = pooled_by_iter[it].copy()
+        for t in targets:
+            c = float(metrics[(metrics["iteration"] == it) & (metrics["target"] == t)]
+                      ["calibration_factor"].iloc[0])
+            pooled[f"{t}_var_calibrated"] = pooled[f"{t}_var"] * c
+            pooled[f"{t}_truth"] = truth.loc[pooled["name"], t].to_numpy(dtype=float)
+        return pooled
+
+    _write_csv(with_truth(last), out / "pooled_predictions.csv")
+    figures = write_plots(out / "plots", {it: with_truth(it) for it in
+                                          (iters if plots == "all" else [last])},
+                          metrics, targets, info)
+    write_report(out / "report.html", metrics, pd.DataFrame(fold_rows), targets, info,
+                 figures, folds_done=done, K=K)
     return {"metrics": metrics, "calibration": factors, "folds_done": done}

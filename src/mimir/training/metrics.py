@@ -105,15 +105,104 @@ def auce(y, mean, var, levels=LEVELS) -> float:
     return float(np.mean(np.abs(curve - np.asarray(levels))))
 
 
-def calibration_factor(y, mean, var) -> float:
+#: Calibration estimators: ``published`` (the default) and ``nll``.
+CALIBRATION_METHODS = ("published", "nll")
+
+#: The search range of :func:`calibration_factor_published`.
+FACTOR_RANGE = (1e-8, 1e8)
+
+
+def calibration_sum(y, mean, var, c: float, levels=LEVELS) -> float:
+    """S(c) of the published criterion: the sum over the levels of ``p - f(p)``, where
+    f(p) is the share of subjects with ``|y - mean| <= z((1 + p) / 2) sqrt(c var)``.
+
+    S falls as c grows (in steps of 1/n); a calibrated factor has S = 0.
+    """
+    y, mean, var = _clean(y, mean, var)
+    return _sum_at(_sorted_u2(y, mean, var), c, _z2(levels), levels)
+
+
+def _sorted_u2(y, mean, var) -> np.ndarray:
+    return np.sort((y - mean) ** 2 / var)
+
+
+def _z2(levels) -> np.ndarray:
+    return np.array([np.inf if p >= 1 else NormalDist().inv_cdf((1 + p) / 2) ** 2
+                     for p in levels])
+
+
+def _sum_at(u2: np.ndarray, c: float, z2: np.ndarray, levels) -> float:
+    # |err| <= z sqrt(c var)  <=>  err^2 / var <= c z^2 (z = inf covers everything)
+    inside = np.searchsorted(u2, c * z2, side="right") / len(u2)
+    return float(np.sum(np.asarray(levels) - inside))
+
+
+def calibration_factor_published(y, mean, var, levels=LEVELS) -> float:
+    """The published calibration factor: the c at which S(c) (:func:`calibration_sum`)
+    is zero, found by bisection on log c.
+
+    S is a falling step function. Where it is zero on an interval, the geometric middle
+    of that interval is returned; where its steps skip zero, the side of the crossing
+    whose S is nearer to zero. NaN when no subject has a finite reference; the ends of
+    :data:`FACTOR_RANGE` when S does not change sign inside it (degenerate errors, e.g.
+    all exactly zero).
+    """
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return float("nan")
+    u2, z2 = _sorted_u2(y, mean, var), _z2(levels)
+
+    def S(c: float) -> float:
+        return _sum_at(u2, c, z2, levels)
+
+    tol = 1e-9  # S moves in steps of 1/n; below this it is zero up to float rounding
+    lo, hi = FACTOR_RANGE
+    if S(lo) <= tol:
+        return lo
+    if S(hi) > tol:
+        return hi
+    first_nonpositive = _bisect(S, lo, hi, lambda v: v <= tol)
+    s_at, s_before = S(first_nonpositive[1]), S(first_nonpositive[0])
+    if abs(s_at) <= tol:  # zero on an interval: [first c with S <= 0, first c with S < 0)
+        end = _bisect(S, first_nonpositive[1], hi, lambda v: v < -tol)[1]
+        return float(np.sqrt(first_nonpositive[1] * end))
+    # the steps skip zero: the side nearer to zero
+    return float(first_nonpositive[0] if abs(s_before) < abs(s_at) else first_nonpositive[1])
+
+
+def _bisect(S, lo: float, hi: float, done, rel: float = 1e-12) -> tuple[float, float]:
+    """(a, b) with ``not done(S(a))``, ``done(S(b))`` and b / a - 1 <= ``rel``: bisection
+    on log c of a monotone criterion (``done(S(lo))`` false, ``done(S(hi))`` true)."""
+    while hi / lo - 1 > rel:
+        mid = float(np.sqrt(lo * hi))
+        if done(S(mid)):
+            hi = mid
+        else:
+            lo = mid
+    return lo, hi
+
+
+def calibration_factor_nll(y, mean, var) -> float:
     """The variance scale s minimising the Gaussian NLL of ``(mean, s * var)``.
 
-    Closed form: ``s = mean((y - mean)^2 / var)``.
+    Closed form: ``s = mean((y - mean)^2 / var)``. Equal to the published factor on
+    Gaussian errors, far larger on heavy-tailed ones.
     """
     y, mean, var = _clean(y, mean, var)
     if len(y) == 0:
         return float("nan")
     return float(np.mean((y - mean) ** 2 / var))
+
+
+def calibration_factor(y, mean, var, method: str = "published") -> float:
+    """The calibration factor of one target by ``method`` (see
+    :data:`CALIBRATION_METHODS`)."""
+    if method == "published":
+        return calibration_factor_published(y, mean, var)
+    if method == "nll":
+        return calibration_factor_nll(y, mean, var)
+    raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got "
+                     f"{method!r}")
 
 
 def sparsification(y, mean, var, fractions=np.round(np.arange(0, 10) / 10, 10)):

@@ -32,6 +32,15 @@ from mimir.output.atomic import atomic_path, write_text
 from mimir.training.train import snapshots
 
 
+def calibration_method(crossval_dir: Path) -> str:
+    """The estimator a cross-validation's factors came from (``published`` or ``nll``;
+    folders written before the choice existed used ``nll``)."""
+    p = crossval_dir / "crossval.json"
+    if p.is_file():
+        return str(json.loads(p.read_text(encoding="utf-8")).get("calibration", "nll"))
+    return "nll"
+
+
 def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: pd.DataFrame,
                   crossval_dir: str | os.PathLike | None = None, iteration: int | None = None,
                   half: bool = False, overwrite: bool = False,
@@ -97,6 +106,7 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         metrics = pd.read_csv(cv / "metrics.csv")
         last = metrics[metrics["iteration"] == metrics["iteration"].max()]
         cv_info = {"folder": str(cv), "calibration": "pooled held-out predictions",
+                   "calibration_method": calibration_method(cv),
                    "metrics": last.to_dict("records")}
         pooled = pd.read_csv(cv / "pooled_predictions.csv")
         for t in targets:
@@ -139,7 +149,8 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         "targets": [str(meta.loc[t, "name"]) for t in targets],
         "target_columns": targets,
         "provenance": {"engine": f"mimir {__version__}", "run": str(run), "iteration": it,
-                       "training": cfg["config"], "n_subjects": len(cfg["subjects"]),
+                       "training": cfg["config"], "init": cfg.get("init"),
+                       "n_subjects": len(cfg["subjects"]),
                        "crossval": cv_info,
                        **({"training_fit": fit} if fit is not None else {}),
                        **(provenance or {})},

@@ -1,6 +1,8 @@
 """K-fold splits of subjects: made (seeded) or read from split files.
 
-A split folder holds ``fold_1.txt`` .. ``fold_K.txt``, one subject name per line.
+A split folder holds ``fold_1.txt`` .. ``fold_K.txt``, one subject name per line, or, in
+the original MIMIR's format, ``images_set_<k>.txt`` files listing bare eids, which map
+to subject names ``<eid>_20201_<instance>_0``.
 """
 
 from __future__ import annotations
@@ -36,8 +38,26 @@ def write_folds(folds: list[list[str]], folder: str | os.PathLike) -> list[Path]
     return paths
 
 
-def read_folds(source) -> list[list[str]]:
-    """Folds from a split folder (``fold_*.txt``) or a list of files.
+def _numbered(files, prefix: str) -> list[Path]:
+    def key(p: Path):
+        tail = p.stem[len(prefix):]
+        return (0, int(tail), "") if tail.isdigit() else (1, 0, p.stem)
+
+    return sorted(files, key=key)
+
+
+def subject_from_split_entry(entry: str, instance: int) -> str:
+    """A split file's line as a subject name: a bare eid (the original's split files)
+    becomes ``<eid>_20201_<instance>_0``; a subject name stays as it is."""
+    return f"{entry}_20201_{instance}_0" if entry.isdigit() else entry
+
+
+def read_folds(source, instance: int = 2) -> list[list[str]]:
+    """Folds from a split folder or a list of files.
+
+    A folder holds ``fold_*.txt`` (subject names) or the original's
+    ``images_set_*.txt`` (eids); files are taken in the order of their number. Lines
+    that are bare eids map to subjects of imaging visit ``instance``.
 
     Raises
     ------
@@ -45,18 +65,21 @@ def read_folds(source) -> list[list[str]]:
         When nothing is found or a subject is in two folds.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        files = sorted(Path(source).glob("fold_*.txt"),
-                       key=lambda p: int(p.stem.split("_")[1]) if p.stem.split("_")[1].isdigit()
-                       else 0)
+        d = Path(source)
+        files = _numbered(d.glob("fold_*.txt"), "fold_")
+        if not files:
+            files = _numbered(d.glob("images_set_*.txt"), "images_set_")
     else:
         files = [Path(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
     if not files:
-        raise UsageError(f"no fold files in {source}")
+        raise UsageError(f"no fold files in {source} (fold_<k>.txt with subject names, or "
+                         "images_set_<k>.txt with eids)")
     folds = []
     for f in files:
         if not f.is_file():
             raise UsageError(f"split file {f} does not exist")
-        folds.append([ln.strip() for ln in f.read_text().splitlines() if ln.strip()])
+        folds.append([subject_from_split_entry(ln.strip(), instance)
+                      for ln in f.read_text().splitlines() if ln.strip()])
     seen: dict[str, int] = {}
     for i, fold in enumerate(folds):
         for n in fold:

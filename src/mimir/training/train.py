@@ -6,7 +6,8 @@ labels standardised with the training subjects' mean and sd (ddof = 1).
 
 A run folder holds::
 
-    config.json            targets, subjects, hyper-parameters, standardisation
+    config.json            targets, subjects, hyper-parameters, standardisation, the
+                           initial weights (kind, file, SHA-256)
     log.csv                iteration, running loss, learning rate, seconds
     snapshots/iter_NNNNNN.pth.tar   weights every ``snapshot_every`` iterations
     resume.pth.tar         latest weights + optimiser + random states (for resuming),
@@ -51,11 +52,31 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     max_shift: int = 16
+    #: Initial backbone weights: ``imagenet`` (published; torchvision's weights through
+    #: torch's cache), ``random``, or ``file`` (``init_weights``); see
+    #: :mod:`mimir.training.init`.
+    init: str = "imagenet"
     init_weights: str | None = None
     #: Opt-in (not in the published method): from this fraction of the iterations on,
     #: snapshots hold the running mean of the weights with batch-norm statistics
     #: recomputed (``mimir.training.averaging``). None: off.
     average_from: float | None = None
+
+    def __post_init__(self):
+        from mimir.modules.network import FEATURES
+        from mimir.training.init import INITS
+
+        if self.backbone not in FEATURES:
+            raise UsageError(f"unknown backbone {self.backbone!r} (one of "
+                             f"{', '.join(FEATURES)})")
+        if self.init_weights is not None and self.init == "imagenet":
+            self.init = "file"
+        if self.init not in INITS:
+            raise UsageError(f"--init must be imagenet or random, got {self.init!r}")
+        if self.init == "file" and self.init_weights is None:
+            raise UsageError("init 'file' needs --init-weights FILE")
+        if self.init == "random" and self.init_weights is not None:
+            raise UsageError("--init random and --init-weights FILE exclude each other")
 
 
 def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,21 +89,6 @@ def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, sd
 
 
-def _init_backbone(net, path: str | None, log: Callable[[str], None]) -> None:
-    if path is None:
-        log("no initial weights given: training starts from random weights (ImageNet "
-            "weights cannot be downloaded here; pass --init-weights FILE to use a local copy)")
-        return
-    from mimir.modules.snapshot import load_state_dict
-
-    state = load_state_dict(path)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("fc.")]:
-        raise UsageError(f"{path}: weights do not fit a {type(net).__name__} backbone")
-    log(f"initial weights from {path}")
-
-
 def _save(path: Path, obj: dict) -> None:
     import torch
 
@@ -92,6 +98,14 @@ def _save(path: Path, obj: dict) -> None:
 
 #: Options added after runs were first written: a run folder without them used the default.
 _NEW_DEFAULTS = {"average_from": None}
+
+
+def _old_config(prev: dict) -> dict:
+    """A run folder's config with options it predates filled in as they were then."""
+    prev = {**_NEW_DEFAULTS, **prev}
+    # before ``init`` existed, runs started from random weights unless given a file
+    prev.setdefault("init", "file" if prev.get("init_weights") else "random")
+    return prev
 
 
 def run_complete(out_dir: str | os.PathLike) -> bool:
@@ -129,24 +143,34 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
 
     from mimir.inference.engine import pick_device, set_threads
     from mimir.modules.network import build_network
+    from mimir.training.init import load_backbone, resolve_init
     from mimir.training.loss import gaussian_nll
 
     out = Path(out_dir)
     cfg_path = out / "config.json"
+    resume = out / "resume.pth.tar"
     mean, sd = standardisation(data.labels)
     cfg = {"config": asdict(config), "targets": data.targets, "subjects": data.names,
            "stand_mean": mean.tolist(), "stand_sd": sd.tolist()}
     if cfg_path.is_file():
         prev = json.loads(cfg_path.read_text(encoding="utf-8"))
-        prev["config"] = {**_NEW_DEFAULTS, **prev.get("config", {})}
+        prev["config"] = _old_config(prev.get("config", {}))
         for key in ("config", "targets", "subjects"):
             if prev.get(key) != cfg[key]:
-                raise UsageError(f"{out} holds a run with a different {key}; use another "
-                                 "--out folder")
+                what = key
+                if key == "config":
+                    diff = sorted(k for k in cfg[key] if prev[key].get(k) != cfg[key][k])
+                    what = f"config ({', '.join(f'{k}: {prev[key].get(k)!r}' for k in diff)})"
+                raise UsageError(f"{out} holds a run with a different {what}; use another "
+                                 "--out folder, or the same options to resume it")
         if run_complete(out):
             log(f"{out}: already complete")
             return out
-    else:
+    # the initial weights are needed only when the run starts from its first iteration
+    source = (None if resume.is_file() else
+              resolve_init(config.init, config.backbone, config.init_weights, log))
+    if not cfg_path.is_file():
+        cfg["init"] = source.record()
         out.mkdir(parents=True, exist_ok=True)
         write_text(cfg_path, json.dumps(cfg, indent=1))
     (out / "snapshots").mkdir(exist_ok=True)
@@ -155,13 +179,13 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     set_threads(threads)
     torch.manual_seed(config.seed)
     net = build_network(config.backbone, len(data.targets))
-    _init_backbone(net, config.init_weights, log)
+    if source is not None:
+        load_backbone(net, source, log)
     net = net.to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     start = 0
     average = WeightAverage()
-    resume = out / "resume.pth.tar"
     if resume.is_file():
         state = torch.load(resume, map_location=dev, weights_only=True)
         net.load_state_dict(state["state_dict"])
