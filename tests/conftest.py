@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pytest
 
+import mimir
 from mimir.phantom.cohort import generate_cohort
 from mimir.phantom.variants import Variants
+from tests.modules.module_factory import THREE_TARGETS, write_module
 
 
 @pytest.fixture(autouse=True)
 def offline_torch_cache(tmp_path_factory, monkeypatch):
-    """An empty torch cache (TORCH_HOME) per test, and downloads refused: a test that
-    would fetch ImageNet weights fails with the offline error instead."""
+    """An empty torch cache (TORCH_HOME) and MIMIR home (installed modules, the log) per
+    test, and downloads refused: a test that would fetch ImageNet weights fails with the
+    offline error instead."""
     import mimir.training.init as init
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    monkeypatch.setenv("MIMIR_HOME", str(tmp_path_factory.mktemp("mimir_home")))
 
     def refuse(url, dst):
         raise OSError(f"network disabled in tests (asked for {url})")
@@ -47,3 +51,18 @@ def make_phantoms(tmp_path_factory):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def module18(tmp_path_factory) -> Path:
+    """A small published-layout module (ResNet18, three targets, random weights)."""
+    return write_module(tmp_path_factory.mktemp("mods") / "module_small", **THREE_TARGETS,
+                        backbone="resnet18")
+
+
+@pytest.fixture(scope="session")
+def cached(tmp_path_factory, phantom_dir) -> Path:
+    """The three clean phantoms preprocessed into a cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    assert mimir.preprocess([phantom_dir], cache).count("done") == 3
+    return cache

@@ -47,6 +47,7 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
     mimir.pipeline.batch.BatchSummary
     """
     from mimir.errors import UsageError
+    from mimir.execution.outdir import ensure_folder
     from mimir.pipeline.batch import preprocess_batch
     from mimir.pipeline.inputs import resolve_inputs
     from mimir.qc.exclusions import excluded_subjects
@@ -57,7 +58,10 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
     paths = resolve_inputs(list(inputs), ids=ids, dicom_dir=dicom_dir, instance=instance)
     if not paths:
         raise UsageError("no inputs: name zips, folders or lists, or use --ids/--dicom-dir")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"--workers must be a whole number of at least 1, got {workers!r}")
     excluded = excluded_subjects([subject_name(p) for p in paths], exclude, exclude_column)
+    ensure_folder(Path(cache), "cache folder")
     if on_start:
         on_start(len(paths))
     return preprocess_batch(paths, Path(cache), workers=workers, volumes_dir=volumes,
@@ -112,7 +116,7 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
         (strict), or no QC columns (off).
     shard : (int, int), optional
         (I, N): only this job's share of the subjects, written to
-        ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.inference.run.merge`).
+        ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.execution.merge.merge`).
     scheduler, cluster : str, optional
         Run on a Dask scheduler at this address, or on a new ``local[:N]`` cluster.
     ids, dicom_dir, instance
@@ -123,10 +127,11 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
 
     Returns
     -------
-    mimir.inference.run.InferSummary
+    mimir.execution.run.InferSummary
     """
-    from mimir.inference.run import InferOptions
-    from mimir.inference.run import infer as run
+    from mimir.execution.options import InferOptions
+    from mimir.execution.run import infer as run
+    from mimir.execution.sink import Hooks
 
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
@@ -135,5 +140,22 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
                         scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,
                         instance=instance)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
-               on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
-               on_module=on_module)
+               hooks=Hooks(on_start=on_start, on_preprocessed=on_preprocessed,
+                           on_batch=on_batch, on_module=on_module))
+
+
+def cache_verify(cache: str | os.PathLike, check_sources: bool = True) -> dict:
+    """Check every entry of an image cache (``mimir cache verify``).
+
+    Returns
+    -------
+    dict
+        ``entries``, ``ok``, ``problems`` (list of (name, why)), ``orphans``; see
+        :func:`mimir.cache.store.verify`.
+    """
+    from mimir.cache.store import verify
+    from mimir.errors import UsageError
+
+    if not Path(cache).is_dir():
+        raise UsageError(f"cache folder {cache} does not exist")
+    return verify(cache, check_sources=check_sources)

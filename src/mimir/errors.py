@@ -9,6 +9,8 @@ recorded as ``internal error`` with the exception text.
 
 from __future__ import annotations
 
+import errno
+
 #: The named kinds of failure (the ``kind`` column of ``failures.csv``).
 KINDS = (
     "missing file",
@@ -19,6 +21,8 @@ KINDS = (
     "corrupt dicom",
     "limit exceeded",
     "numerical failure",
+    "unusable name",
+    "cache corrupt",
     "excluded",
     "internal error",
 )
@@ -78,3 +82,18 @@ class SubjectError(MimirError):
         if self.subject:
             return self
         return SubjectError(self.kind, self.message, subject=subject, member=self.member)
+
+
+#: errno values that mean the disk (or a file-size limit) is full.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class DiskFullError(MimirError):
+    """Writing stopped because the disk or a size limit is full; the run can resume."""
+
+
+def disk_full(exc: OSError, path) -> DiskFullError:
+    """The one clear message for a full disk while writing ``path``."""
+    return DiskFullError(f"no space left while writing {path} ({exc.strerror or exc}): "
+                         "free some space, then rerun the same command (with --resume for "
+                         "infer); everything finished so far is kept")

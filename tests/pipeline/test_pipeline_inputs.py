@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -67,13 +68,28 @@ def test_missing_path_kept(tmp_path):
     assert resolve_inputs([p]) == [p]
 
 
-def test_duplicates_removed_first_kept(tree):
+def test_same_path_kept_once_same_name_elsewhere_refused(tree):
     root, a, b, c = tree
-    copy = touch_zip(root / "copy" / a.name)  # same subject name elsewhere
     lst = root / "l.txt"
     lst.write_text(f"{b}\n{a}\n")
-    got = resolve_inputs([a, root / "zips", copy, lst, a])
-    assert got == [a, b]
+    assert resolve_inputs([a, root / "zips", lst, a]) == [a, b]
+    copy = touch_zip(root / "copy" / a.name)  # same subject name elsewhere
+    with pytest.raises(UsageError) as err:
+        resolve_inputs([a, root / "zips", copy])
+    assert str(a) in str(err.value) and str(copy) in str(err.value)
+
+
+def test_unreadable_folder_entries_are_kept_to_fail_as_subjects(tmp_path):
+    d = tmp_path / "zips"
+    good = touch_zip(d / "1000001_20201_2_0.zip")
+    (d / "2000001_20201_2_0.zip").symlink_to(tmp_path / "gone.zip")  # dangling
+    (d / "3000001_20201_2_0.zip").symlink_to(d / "3000001_20201_2_0.zip")  # a loop
+    os.mkfifo(d / "4000001_20201_2_0.zip")
+    (d / "5000001_20201_2_0.zip").mkdir()
+    got = resolve_inputs([d])
+    assert [p.name.split("_")[0] for p in got] == ["1000001", "2000001", "3000001",
+                                                    "4000001", "5000001"]
+    assert got[0] == good
 
 
 def test_ids_with_dicom_dir_and_instance(tmp_path):

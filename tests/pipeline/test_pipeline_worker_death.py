@@ -80,3 +80,58 @@ def test_script_without_main_guard_gets_a_message_saying_so(phantom_dir, tmp_pat
     failures = pd.read_csv(tmp_path / "c" / "failures.csv")
     assert len(failures) == 2
     assert failures["message"].str.contains('if __name__ == "__main__"', regex=False).all()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_workers_die_with_a_killed_parent(phantom_dir, tmp_path):
+    """kill -9 of mimir: its preprocessing workers stop within a few seconds."""
+    import subprocess
+    import sys
+
+    zips = sorted(phantom_dir.glob("*.zip"))
+    d = tmp_path / "zips"
+    d.mkdir()
+    for i in range(12):  # enough work that the workers are busy when the parent dies
+        (d / f"{1000000 + i}_20201_2_0.zip").symlink_to(zips[i % len(zips)])
+    proc = subprocess.Popen([sys.executable, "-c", "from mimir.cli import main; main()",
+                             "preprocess", str(d), "--cache", str(tmp_path / "cache"),
+                             "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and len(workers) < 2:
+        workers = [p for p in _children(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the workers did not start"
+    time.sleep(1.5)  # let them start on subjects
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    t0 = time.time()
+    while time.time() - t0 < 10 and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    gone_after = time.time() - t0
+    for p in workers:  # never leave strays behind, whatever the outcome
+        if _alive(p):
+            os.kill(p, signal.SIGKILL)
+    assert gone_after < 5, f"workers outlived their parent by {gone_after:.1f} s"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import mimir
-from mimir.inference.run import merge
+from mimir.execution.merge import merge
 from tests.modules.module_factory import THREE_TARGETS, write_module
 
 TABLES = ("predictions.csv", "qc.csv", "failures.csv", "module_small/predictions.csv")

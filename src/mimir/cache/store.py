@@ -3,17 +3,24 @@
 Layout of a cache folder::
 
     <name>.npy      the 2D image, uint8, shape (3, 256, 256)
-    <name>.json     sidecar: format, engine version, source path, warnings, facts
+    <name>.json     sidecar: format, engine version, the subject's name, the source zip
+                    (path, size, modification time), the image's SHA-256, warnings, facts
     failures.csv    subjects that could not be preprocessed (merged across runs)
     warnings.csv    warnings of cached subjects (merged across runs)
 
 The sidecar is written before the image and both atomically, so a subject counts as
-cached exactly when its ``.npy`` exists. Loading an image checks its dtype and shape
-(``allow_pickle`` is never used: a cache folder may come from someone else).
+cached exactly when its ``.npy`` exists. A cache folder may come from someone else, or
+be damaged: images are loaded without pickles, their header (dtype and shape) is checked
+before any memory is allocated, their content must match the SHA-256 in the sidecar,
+and sidecars must have the right types. A problem is a :class:`CacheError`; the
+preprocessing drivers rebuild such an entry from its zip (with a warning), or fail the
+subject as ``cache corrupt`` when there is no zip. An entry whose zip changed since
+(size or modification time) is rebuilt too. ``mimir cache verify`` checks a whole cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -23,10 +30,19 @@ from pathlib import Path
 import numpy as np
 
 from mimir._version import __version__
+from mimir.errors import MimirError
 from mimir.output.atomic import write_bytes, write_text
 
 IMAGE_FORMAT = "mimir-2d-v1"
 IMAGE_SHAPE = (3, 256, 256)
+#: Largest sidecar read (a real one is a few kB).
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+class CacheError(MimirError, ValueError):
+    """A cache entry that cannot be trusted (corrupt, replaced, wrong types or shape).
+
+    Also a ValueError, as bad images were before this class existed."""
 
 
 @dataclass
@@ -40,9 +56,45 @@ class CacheEntry:
     qc: dict = field(default_factory=dict)
     engine: str = __version__
     format: str = IMAGE_FORMAT
+    image_sha256: str | None = None
+    source_size: int | None = None
+    source_mtime_ns: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=1, default=_jsonable)
+
+
+#: Sidecar keys and the types they must have (None allowed where the default is None).
+_TYPES = {"name": str, "source": str, "warnings": list, "facts": dict, "qc": dict,
+          "engine": str, "format": str, "image_sha256": (str, type(None)),
+          "source_size": (int, type(None)), "source_mtime_ns": (int, type(None))}
+
+
+def _entry_from(d, name: str, where: Path) -> CacheEntry:
+    if not isinstance(d, dict):
+        raise CacheError(f"{where}: the sidecar is not a JSON object")
+    for key, kind in _TYPES.items():
+        if key in d and (not isinstance(d[key], kind) or isinstance(d[key], bool)):
+            raise CacheError(f"{where}: sidecar field {key!r} has the wrong type "
+                             f"({type(d[key]).__name__})")
+    if not all(isinstance(w, str) for w in d.get("warnings", [])):
+        raise CacheError(f"{where}: sidecar warnings must be text")
+    if d.get("name", name) != name:
+        raise CacheError(f"{where}: the sidecar belongs to subject {d['name']!r}")
+    if d.get("format", IMAGE_FORMAT) != IMAGE_FORMAT:
+        raise CacheError(f"{where}: image format {d['format']!r}, expected {IMAGE_FORMAT!r}")
+    known = {k: d[k] for k in CacheEntry.__dataclass_fields__ if k in d}
+    known["name"] = name
+    return CacheEntry(**known)
+
+
+def source_stamp(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """(size, modification time in ns) of a source zip, or (None, None)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None, None
+    return st.st_size, st.st_mtime_ns
 
 
 def _jsonable(v):
@@ -82,36 +134,153 @@ class Cache:
         return sorted(p.stem for p in self.root.glob("*.npy") if not p.name.startswith("."))
 
     def write(self, image: np.ndarray, entry: CacheEntry) -> Path:
-        """Write a subject's sidecar, then its image (both atomically)."""
+        """Write a subject's sidecar (with the image's SHA-256 and the source zip's size
+        and time), then its image (both atomically)."""
         if image.dtype != np.uint8 or image.shape != IMAGE_SHAPE:
             raise ValueError(f"image must be uint8 {IMAGE_SHAPE}, got {image.dtype} "
                              f"{image.shape}")
         self.root.mkdir(parents=True, exist_ok=True)
-        write_text(self.meta_path(entry.name), entry.to_json())
         buf = io.BytesIO()
         np.save(buf, image, allow_pickle=False)
-        write_bytes(self.image_path(entry.name), buf.getvalue())
+        data = buf.getvalue()
+        entry.image_sha256 = hashlib.sha256(data).hexdigest()
+        if entry.source and entry.source_size is None:
+            entry.source_size, entry.source_mtime_ns = source_stamp(entry.source)
+        write_text(self.meta_path(entry.name), entry.to_json())
+        write_bytes(self.image_path(entry.name), data)
         return self.image_path(entry.name)
 
     def read_image(self, name: str) -> np.ndarray:
-        """Load a cached image (no pickles; dtype and shape checked)."""
-        return load_image(self.image_path(name))
+        """Load a cached image: no pickles, header checked before allocation, content
+        checked against the sidecar's SHA-256.
+
+        Raises
+        ------
+        CacheError
+            When the image or its sidecar cannot be trusted.
+        """
+        entry = self.read_entry(name)
+        return load_image(self.image_path(name), entry.image_sha256)
 
     def read_entry(self, name: str) -> CacheEntry:
-        """Load a subject's sidecar (an empty entry when it has none)."""
+        """Load a subject's sidecar (an empty entry when it has none).
+
+        Raises
+        ------
+        CacheError
+            When the sidecar is unreadable, too large, or has wrong types.
+        """
         p = self.meta_path(name)
         if not p.is_file():
             return CacheEntry(name=name)
-        d = json.loads(p.read_text(encoding="utf-8"))
-        known = {k: d[k] for k in CacheEntry.__dataclass_fields__ if k in d}
-        known["name"] = name
-        return CacheEntry(**known)
+        try:
+            if p.stat().st_size > MAX_SIDECAR_BYTES:
+                raise CacheError(f"{p}: sidecar larger than {MAX_SIDECAR_BYTES} bytes")
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CacheError(f"{p}: unreadable sidecar ({exc})") from None
+        return _entry_from(d, name, p)
+
+    def problem(self, name: str, source: str | os.PathLike | None = None) -> str | None:
+        """Why the cached entry of ``name`` cannot be used (None when it can).
+
+        Checks the sidecar, the image (header, content hash) and, when the sidecar
+        records them and ``source`` is given, that the zip's size and modification time
+        are unchanged.
+        """
+        try:
+            entry = self.read_entry(name)
+            load_image(self.image_path(name), entry.image_sha256)
+        except CacheError as exc:
+            return str(exc)
+        if source is not None and entry.source_size is not None:
+            size, mtime = source_stamp(source)
+            if size is not None and (size, mtime) != (entry.source_size,
+                                                      entry.source_mtime_ns):
+                return f"{source} changed since it was cached"
+        return None
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Load a 2D image file, refusing anything but uint8 (3, 256, 256)."""
-    arr = np.load(path, allow_pickle=False)
-    if arr.dtype != np.uint8 or arr.shape != IMAGE_SHAPE:
-        raise ValueError(f"{path}: expected a uint8 image of shape {IMAGE_SHAPE}, got "
-                         f"{arr.dtype} {arr.shape}")
+def _read_header(fh, path) -> tuple[tuple, np.dtype]:
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"npy format version {version}")
+    except (ValueError, OSError, SyntaxError, TypeError) as exc:
+        raise CacheError(f"{path}: not a readable .npy image ({exc})") from None
+    return shape, dtype
+
+
+def load_image(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
+    """Load a 2D image file, refusing anything but uint8 (3, 256, 256).
+
+    The header is checked before any memory is allocated; with ``sha256`` the file's
+    content must match it.
+
+    Raises
+    ------
+    CacheError
+        For a missing, unreadable, wrong-shaped or altered file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes() if path.stat().st_size <= (1 << 20) else None
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
+    if data is None:
+        raise CacheError(f"{path}: larger than a MIMIR 2D image can be")
+    fh = io.BytesIO(data)
+    shape, dtype = _read_header(fh, path)
+    if dtype != np.uint8 or tuple(shape) != IMAGE_SHAPE:
+        raise CacheError(f"{path}: expected a uint8 image of shape {IMAGE_SHAPE}, got "
+                         f"{dtype} {shape}")
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise CacheError(f"{path}: content does not match its record (changed or replaced "
+                         "since it was written)")
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CacheError(f"{path}: truncated or damaged image ({exc})") from None
     return arr
+
+
+def verify(root: str | os.PathLike, check_sources: bool = True) -> dict:
+    """Check every entry of a cache folder.
+
+    Parameters
+    ----------
+    root : path-like
+        The cache folder.
+    check_sources : bool
+        Also compare each entry's source zip (the path its sidecar records, where it
+        still exists) with the size and time recorded.
+
+    Returns
+    -------
+    dict
+        ``entries`` (count), ``ok`` (count), ``problems`` (list of (name, problem)),
+        ``orphans`` (sidecars without an image).
+    """
+    cache = Cache(root)
+    names = cache.names()
+    problems = []
+    for n in names:
+        source = None
+        if check_sources:
+            try:
+                source = cache.read_entry(n).source or None
+            except CacheError:
+                source = None
+        why = cache.problem(n, source if source and os.path.exists(source) else None)
+        if why is not None:
+            problems.append((n, why))
+    orphans = sorted(p.stem for p in cache.root.glob("*.json")
+                     if not p.name.startswith(".") and not cache.image_path(p.stem).exists())
+    return {"entries": len(names), "ok": len(names) - len(problems), "problems": problems,
+            "orphans": orphans}

@@ -24,12 +24,22 @@ def _version(value: bool):
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Show the version and exit.")):
+                                       help="Show the version and exit."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show library "
+                                       "warnings (numpy, pydicom) on the terminal; they "
+                                       "always go to the log ($MIMIR_HOME/mimir.log).")):
     """MIMIR command line."""
+    import os
+
+    from mimir.logs import ENV_VERBOSE, capture_library_warnings
+
+    os.environ[ENV_VERBOSE] = "1" if verbose else "0"
+    capture_library_warnings(verbose)
 
 
 def _register() -> None:
     from mimir.cli import (  # noqa: F401
+        cache_cmd,
         demo_cmd,
         infer_cmd,
         phantom_cmd,

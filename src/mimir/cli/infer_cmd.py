@@ -68,12 +68,10 @@ def infer(
     max_slice_pixels: int = LIMIT_PIXELS,
 ):
     """Predict every module's measurements, with confidence intervals."""
-    from mimir.errors import UsageError
-    from mimir.inference.run import InferOptions
-    from mimir.inference.run import infer as run
+    from mimir.execution.options import InferOptions
+    from mimir.execution.run import infer as run
+    from mimir.execution.sink import Hooks
 
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other")
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile_, threads=threads, exclude=exclude,
@@ -96,9 +94,10 @@ def infer(
             bar.advance(tasks[name], n)
 
         summary = run(inputs or [], modules, out_dir, cache=cache, options=opts,
-                      on_start=on_start,
-                      on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
-                      on_module=on_module)
+                      hooks=Hooks(on_start=on_start,
+                                  on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
+                                  on_module=on_module),
+                      log=lambda m: err.print(f"[yellow]{m}[/yellow]"))
     for f in summary.module_failures:
         err.print(f"[red]module failed[/red] {f['message']}")
     for f in summary.failed[:10]:
@@ -132,7 +131,7 @@ def merge(
 ):
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
     from mimir.errors import UsageError
-    from mimir.inference.run import merge as run
+    from mimir.execution.merge import merge as run
 
     if out_dir is None:
         if len(sources) != 1:

@@ -2,6 +2,8 @@
 
 - :mod:`mimir.inference.formulas`: network outputs to means, variances and intervals;
 - :mod:`mimir.inference.engine`: a loaded module on a device, batched and fast;
-- :mod:`mimir.inference.run`: the whole ``infer`` job (inputs, cache, modules, outputs,
-  resume).
+- :mod:`mimir.inference.precision`: what ``--precision`` means on every device.
+
+The whole ``infer`` job (inputs, cache, modules, outputs, resume, backends) is
+:mod:`mimir.execution`.
 """

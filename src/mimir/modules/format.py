@@ -123,6 +123,25 @@ def _number(path: Path, lineno: int, text: str, what: str) -> float:
     return v
 
 
+#: Plausible ranges of module numbers: outside them predictions overflow, vanish or flip
+#: sign (published divisors are 1 or 1000; calibration factors lie around 0.05-20).
+DIVISOR_RANGE = (1e-6, 1e9)
+SD_RANGE = (1e-12, 1e12)
+CALIBRATION_RANGE = (1e-6, 1e6)
+MAX_ABS_MEAN = 1e12
+
+
+def _in_range(path: Path, lineno: int, v: float, what: str, bounds: tuple) -> None:
+    lo, hi = bounds
+    if v <= 0:
+        raise ModuleFormatError(f"{path}, line {lineno}: {what} must be > 0 (it would give "
+                                "sign-flipped or infinite predictions)")
+    if not lo <= v <= hi:
+        raise ModuleFormatError(f"{path}, line {lineno}: {what} {v:g} is outside the "
+                                f"plausible range {lo:g} to {hi:g} (it would give "
+                                "non-finite or sign-flipped predictions)")
+
+
 def _header(path: Path, lines, expected: list[str]) -> list[tuple[int, str]]:
     if not lines:
         raise ModuleFormatError(f"{path}: empty")
@@ -146,8 +165,7 @@ def read_metadata(path: Path) -> list[tuple[str, str, str, float]]:
         if not name:
             raise ModuleFormatError(f"{path}, line {lineno}: empty target name")
         d = _number(path, lineno, div, "divisor")
-        if d == 0:
-            raise ModuleFormatError(f"{path}, line {lineno}: divisor is zero")
+        _in_range(path, lineno, d, "divisor", DIVISOR_RANGE)
         rows.append((name, "" if fld in ("", "/") else fld, unit, d))
     names = [r[0] for r in rows]
     dup = {n for n in names if names.count(n) > 1}
@@ -165,8 +183,10 @@ def read_standardization(path: Path) -> list[tuple[float, float]]:
             raise ModuleFormatError(f"{path}, line {lineno}: {len(parts)} fields, expected 2")
         m = _number(path, lineno, parts[0], "mean")
         s = _number(path, lineno, parts[1], "standard deviation")
-        if s <= 0:
-            raise ModuleFormatError(f"{path}, line {lineno}: standard deviation must be > 0")
+        _in_range(path, lineno, s, "standard deviation", SD_RANGE)
+        if abs(m) > MAX_ABS_MEAN:
+            raise ModuleFormatError(f"{path}, line {lineno}: mean {m:g} is beyond "
+                                    f"+-{MAX_ABS_MEAN:g}")
         rows.append((m, s))
     return rows
 
@@ -176,8 +196,7 @@ def read_calibration(path: Path) -> list[float]:
     rows = []
     for lineno, line in _header(path, _lines(path), ["calibration_factor"]):
         c = _number(path, lineno, line.split(",")[0], "calibration factor")
-        if c <= 0:
-            raise ModuleFormatError(f"{path}, line {lineno}: calibration factor must be > 0")
+        _in_range(path, lineno, c, "calibration factor", CALIBRATION_RANGE)
         rows.append(c)
     return rows
 
@@ -189,6 +208,65 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+#: module.json fields MIMIR reads, with the types they must have.
+_JSON_TYPES = {"format_version": int, "backbone": str, "input_format": str,
+               "targets": list, "target_columns": list, "checksums": dict,
+               "uncertainty_thresholds": dict, "provenance": dict, "weights_dtype": str}
+_KIND_NAMES = {int: "a whole number", str: "text", list: "a list", dict: "an object"}
+MAX_MODULE_JSON_BYTES = 16 << 20
+
+
+def read_module_json(jp: Path, targets: list[Target]) -> dict:
+    """Read and check ``module.json`` (types, version, backbone, input format, targets,
+    uncertainty thresholds).
+
+    Raises
+    ------
+    ModuleFormatError
+        Naming the field that is wrong.
+    """
+    if jp.stat().st_size > MAX_MODULE_JSON_BYTES:
+        raise ModuleFormatError(f"{jp}: larger than {MAX_MODULE_JSON_BYTES} bytes")
+    try:
+        info = json.loads(jp.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModuleFormatError(f"{jp}: not valid JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise ModuleFormatError(f"{jp}: must hold a JSON object")
+    for key, kind in _JSON_TYPES.items():
+        v = info.get(key)
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise ModuleFormatError(f"{jp}: {key!r} must be {_KIND_NAMES[kind]}, not "
+                                    f"{type(v).__name__} {v!r:.40}")
+    version = info.get("format_version", MODULE_FORMAT_VERSION)
+    if version > MODULE_FORMAT_VERSION:
+        raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
+                                f"MIMIR understands ({MODULE_FORMAT_VERSION}); upgrade")
+    backbone = info.get("backbone", "resnet50")
+    if backbone not in BACKBONES:
+        raise ModuleFormatError(f"{jp}: backbone {backbone!r} not one of "
+                                f"{', '.join(BACKBONES)}")
+    fmt = info.get("input_format", INPUT_FORMAT)
+    if fmt != INPUT_FORMAT:
+        raise ModuleFormatError(f"{jp}: input_format {fmt!r}; this MIMIR makes "
+                                f"{INPUT_FORMAT!r} images")
+    listed = info.get("targets")
+    if listed is not None:
+        names = [t if isinstance(t, str) else t.get("name") if isinstance(t, dict) else None
+                 for t in listed]
+        if names != [t.name for t in targets]:
+            raise ModuleFormatError(f"{jp}: targets do not match {METADATA}")
+    for key, v in (info.get("checksums") or {}).items():
+        if not isinstance(v, str):
+            raise ModuleFormatError(f"{jp}: checksum of {key!r} must be text")
+    for key, v in (info.get("uncertainty_thresholds") or {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v <= 0:
+            raise ModuleFormatError(f"{jp}: uncertainty threshold of {key!r} must be a "
+                                    f"positive number, not {v!r}")
+    return info
 
 
 def load_module(path: str | os.PathLike) -> Module:
@@ -218,34 +296,13 @@ def load_module(path: str | os.PathLike) -> Module:
     module = Module(path=path, name=path.name, targets=targets)
     jp = path / MODULE_JSON
     if jp.is_file():
-        try:
-            info = json.loads(jp.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModuleFormatError(f"{jp}: not valid JSON ({exc})") from None
-        if not isinstance(info, dict):
-            raise ModuleFormatError(f"{jp}: must hold a JSON object")
-        version = info.get("format_version", MODULE_FORMAT_VERSION)
-        if not isinstance(version, int) or version > MODULE_FORMAT_VERSION:
-            raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
-                                    f"MIMIR understands ({MODULE_FORMAT_VERSION}); upgrade")
-        backbone = info.get("backbone", "resnet50")
-        if backbone not in BACKBONES:
-            raise ModuleFormatError(f"{jp}: backbone {backbone!r} not one of "
-                                    f"{', '.join(BACKBONES)}")
-        fmt = info.get("input_format", INPUT_FORMAT)
-        if fmt != INPUT_FORMAT:
-            raise ModuleFormatError(f"{jp}: input_format {fmt!r}; this MIMIR makes "
-                                    f"{INPUT_FORMAT!r} images")
-        listed = info.get("targets")
-        if listed is not None and [t if isinstance(t, str) else t.get("name")
-                                   for t in listed] != [t.name for t in targets]:
-            raise ModuleFormatError(f"{jp}: targets do not match {METADATA}")
+        info = read_module_json(jp, targets)
         sums = info.get("checksums") or {}
         want = sums.get(SNAPSHOT)
         if want is not None and module.snapshot_sha256() != want:
             raise ModuleFormatError(f"{path / SNAPSHOT}: SHA-256 does not match {MODULE_JSON} "
                                     "(corrupted or replaced)")
-        module.backbone = backbone
-        module.input_format = fmt
+        module.backbone = info.get("backbone", "resnet50")
+        module.input_format = info.get("input_format", INPUT_FORMAT)
         module.info = info
     return module

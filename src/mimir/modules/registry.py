@@ -1,10 +1,12 @@
 """Installed modules under ``$MIMIR_HOME/modules`` (default ``~/.cache/mimir``).
 
 ``install`` takes a module as downloaded (a zip per module, or a folder), checks it,
-and copies it in. Zips are untrusted: members with absolute paths, ``..`` components,
-links or excessive sizes are refused before anything is written, and unpacking happens
-in a temporary folder inside the registry that is renamed into place only once the
-module validates.
+and copies it in. Both are untrusted: members with absolute paths, ``..`` components,
+links, special files (FIFOs, devices) or excessive sizes are refused before anything is
+written (the snapshot may hold up to 2 GiB, every other file up to
+:data:`MAX_OTHER_BYTES`), copies read no more than the size checked, and unpacking
+happens in a temporary folder inside the registry that is renamed into place only once
+the module validates.
 """
 
 from __future__ import annotations
@@ -17,11 +19,29 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from mimir.errors import ModuleFormatError, UsageError
-from mimir.limits import GiB
-from mimir.modules.format import METADATA, Module, load_module
+from mimir.limits import MiB
+from mimir.modules.format import METADATA, SNAPSHOT, Module, load_module
+from mimir.modules.snapshot import MAX_SNAPSHOT_BYTES
 
 MAX_ZIP_MEMBERS = 1000
-MAX_ZIP_BYTES = 4 * GiB
+#: Largest file other than the snapshot (metadata, module.json, notes).
+MAX_OTHER_BYTES = 64 * MiB
+#: Largest module in all.
+MAX_ZIP_BYTES = MAX_SNAPSHOT_BYTES + 256 * MiB
+
+
+def _file_limit(name: str) -> int:
+    return MAX_SNAPSHOT_BYTES if PurePosixPath(name).name == SNAPSHOT else MAX_OTHER_BYTES
+
+
+def _check_size(source: Path, name: str, size: int, total: int) -> int:
+    if size > _file_limit(name):
+        raise ModuleFormatError(f"{source}: {name!r} holds {size} bytes, more than the "
+                                f"{_file_limit(name)} a module file may; refused")
+    total += size
+    if total > MAX_ZIP_BYTES:
+        raise ModuleFormatError(f"{source}: more than {MAX_ZIP_BYTES} bytes in all; refused")
+    return total
 
 
 def mimir_home() -> Path:
@@ -83,10 +103,50 @@ def _safe_members(zf: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
         mode = i.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise ModuleFormatError(f"{source}: member {name!r} is a symbolic link; refused")
-        total += i.file_size
-    if total > MAX_ZIP_BYTES:
-        raise ModuleFormatError(f"{source}: unpacks to {total} bytes, more than {MAX_ZIP_BYTES}")
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ModuleFormatError(f"{source}: member {name!r} is not a regular file; "
+                                    "refused")
+        if not i.is_dir():
+            total = _check_size(source, name, i.file_size, total)
     return infos
+
+
+def _copy_bounded(src: Path, dst: Path, limit: int, source: Path) -> None:
+    """Copy at most ``limit`` bytes; a file that grows beyond it while read is refused."""
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        left = limit
+        while block := fi.read(min(1 << 20, left + 1)):
+            left -= len(block)
+            if left < 0:
+                raise ModuleFormatError(f"{source}: {src.name!r} grew beyond {limit} bytes "
+                                        "while being copied; refused")
+            fo.write(block)
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    """Copy a module folder: regular files and folders only, sizes checked first."""
+    entries, total = [], 0
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(source).as_posix()
+            st = p.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                raise ModuleFormatError(f"{source}: {rel!r} is a symbolic link; refused (copy "
+                                        "the file itself into the module folder)")
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise ModuleFormatError(f"{source}: {rel!r} is not a regular file (a FIFO, "
+                                        "socket or device); refused")
+            total = _check_size(source, rel, st.st_size, total)
+            entries.append((p, rel, st.st_size))
+            if len(entries) > MAX_ZIP_MEMBERS:
+                raise ModuleFormatError(f"{source}: more than {MAX_ZIP_MEMBERS} files")
+    for p, rel, size in entries:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy_bounded(p, target, size, source)
 
 
 def _unpack(source: Path, dest: Path) -> None:
@@ -153,7 +213,8 @@ def install(source: str | os.PathLike, name: str | None = None,
         tmp = Path(tmp)
         if source.is_dir():
             staged = tmp / source.name
-            shutil.copytree(source, staged, symlinks=False)
+            staged.mkdir()
+            _copy_folder(source, staged)
             default_name = source.name
         else:
             unpack = tmp / "unpacked"

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mimir.cache.store import Cache, CacheEntry
-from mimir.errors import SubjectError
+from mimir.errors import NO_SPACE, SubjectError, disk_full
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
 from mimir.pipeline.allocator import tune_allocator
@@ -110,6 +110,12 @@ def process_one(path: str, cache_root: str, volumes_dir: str | None,
     except SubjectError as exc:
         return Record(name=name, path=str(path), status="failed", kind=exc.kind,
                       member=exc.member or "", message=str(exc))
+    except OSError as exc:
+        if exc.errno in NO_SPACE:  # stops the run: every later subject would fail too
+            raise disk_full(exc, cache_root) from None
+        tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return Record(name=name, path=str(path), status="failed", kind="internal error",
+                      message=f"subject {name}: {type(exc).__name__}: {exc} ({tb})")
     except Exception as exc:  # a bug: recorded, never allowed to stop the batch
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
         return Record(name=name, path=str(path), status="failed", kind="internal error",
@@ -138,25 +144,68 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
     excluded : dict, optional
         Subject name -> reason; these are not processed and yield ``excluded``.
     """
+    from mimir.pipeline.inputs import name_problem
+
     excluded = excluded or {}
     todo = []
+    rebuilt: dict[str, str] = {}
     for p in paths:
         name = subject_name(p)
         if name in excluded:
             yield Record(name=name, path=str(p), status="excluded", kind="excluded",
                          message=excluded[name])
+        elif (why := name_problem(name)) is not None:
+            yield Record(name=name, path=str(p), status="failed", kind="unusable name",
+                         message=f"{Path(p).name!r}: {why}")
         elif cache.has(name) and (volumes_dir is None or
                                   (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
-            yield Record(name=name, path=str(p), status="cached",
-                         warnings=cache.read_entry(name).warnings)
+            problem = cache.problem(name, p)
+            if problem is None:
+                yield Record(name=name, path=str(p), status="cached",
+                             warnings=cache.read_entry(name).warnings)
+            else:  # a damaged, replaced or stale entry: made again from the zip
+                rebuilt[str(p)] = f"cache entry rebuilt: {problem}"
+                todo.append(p)
         else:
             todo.append(p)
     vdir = str(volumes_dir) if volumes_dir is not None else None
     if workers <= 1 or len(todo) <= 1:
-        for p in todo:
-            yield process_one(str(p), str(cache.root), vdir, limits)
-        return
-    yield from _pool_run(todo, cache, workers, vdir, limits)
+        recs = (process_one(str(p), str(cache.root), vdir, limits) for p in todo)
+    else:
+        recs = _pool_run(todo, cache, workers, vdir, limits)
+    for rec in recs:
+        if rec.path in rebuilt:
+            rec.warnings.insert(0, rebuilt[rec.path])
+        yield rec
+
+
+#: Seconds between a worker's checks that its parent is alive.
+WATCH_INTERVAL = 0.5
+
+
+def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
+    """Worker initialiser: library warnings to the log (:mod:`mimir.logs`), and an end to
+    this worker when the process that started it is gone.
+
+    A daemon thread compares ``os.getppid()`` with ``parent`` every ``interval`` seconds;
+    after a kill -9 of ``mimir`` the workers are re-parented and exit within about a
+    second instead of working on (and writing the cache) unobserved. (A parent-death
+    signal, Linux's ``PR_SET_PDEATHSIG``, fires when the *thread* that started the
+    worker ends, which in ``infer`` is a short-lived thread, so it is not used.)
+    """
+    import threading
+
+    from mimir.logs import capture_library_warnings
+
+    capture_library_warnings()  # as the parent: to the log, on the terminal with -v
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(70)
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="mimir-watch-parent", daemon=True).start()
 
 
 def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str, Record | None]]:
@@ -167,7 +216,12 @@ def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str
     """
     ctx = get_context("spawn")
     todo = iter(paths)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                   initializer=watch_parent, initargs=(os.getpid(),))
+
+    pool = new_pool()
     inflight: dict = {}
     try:
         while True:
@@ -192,7 +246,7 @@ def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str
                     yield path, None
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                pool = new_pool()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

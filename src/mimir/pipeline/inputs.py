@@ -1,9 +1,15 @@
 """Turning what the user names on the command line into a list of subject zips.
 
-INPUTS may be zip files, folders (every ``*.zip`` inside, sorted) or text files with
-one path per line (blank lines and ``#`` comments ignored; relative paths are taken
-relative to the text file). ``ids`` plus ``dicom_dir`` build
+INPUTS may be zip files, folders (every entry named ``*.zip`` inside, sorted) or text
+files with one path per line (blank lines and ``#`` comments ignored; relative paths are
+taken relative to the text file). ``ids`` plus ``dicom_dir`` build
 ``<dicom_dir>/<eid>_20201_<instance>_0.zip`` for each subject id.
+
+Every input is accounted for: entries of a folder that are not readable files (broken
+links, FIFOs, folders named ``*.zip``) are kept, so that they fail as subjects with a
+named reason instead of vanishing; two different paths with the same subject name are an
+error naming both; names that cannot serve as file and table keys are reported by
+:func:`name_problem`.
 """
 
 from __future__ import annotations
@@ -45,29 +51,77 @@ def read_ids(path: str | os.PathLike) -> list[str]:
     return ids
 
 
+def name_problem(name: str) -> str | None:
+    """Why a subject name cannot be used (None when it can).
+
+    Names key the cache files and every table: they must be non-empty, free of control
+    characters (line breaks would split table rows) and short enough for a file name.
+    """
+    if not name:
+        return "the file name gives an empty subject name (it starts with '.')"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "the subject name holds control characters (such as a line break)"
+    if len(name.encode("utf-8", errors="surrogateescape")) > MAX_NAME_BYTES:
+        return f"the subject name is longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+#: Longest usable subject name: ``<name>.json`` must fit a 255-byte file name.
+MAX_NAME_BYTES = 200
+
+
+def _folder_entries(p: Path) -> list[Path]:
+    try:
+        found = sorted(q for q in p.iterdir() if q.name.lower().endswith(".zip"))
+    except OSError as exc:
+        raise UsageError(f"folder {p} cannot be listed: {exc.strerror or exc}") from None
+    if not found:
+        raise UsageError(f"folder {p} holds no *.zip files")
+    return found
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
+def _is_list_file(p: Path) -> bool:
+    try:
+        return p.is_file() and p.suffix.lower() != ".zip" and not zipfile.is_zipfile(p)
+    except OSError:
+        return False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def resolve_inputs(inputs: list[str | os.PathLike] = (), ids: str | os.PathLike | None = None,
                    dicom_dir: str | os.PathLike | None = None,
                    instance: int = 2) -> list[Path]:
-    """Expand INPUTS (and an id list) to subject zip paths, first occurrence kept.
+    """Expand INPUTS (and an id list) to subject zip paths.
 
-    A path that does not exist is kept (it fails later as ``missing file``), so a
-    typo never silently shrinks a cohort.
+    A path that does not exist (or is not a readable file) is kept: it fails later as a
+    subject (``missing file``, ``not a zip``), so a typo never silently shrinks a cohort.
+    The same path named twice is kept once.
 
     Raises
     ------
     UsageError
-        When ``ids`` is given without ``dicom_dir`` or vice versa, or a folder holds
-        no zip.
+        When ``ids`` is given without ``dicom_dir`` or vice versa, a folder holds no zip,
+        or two different paths give the same subject name.
     """
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.glob("*.zip") if q.is_file())
-            if not found:
-                raise UsageError(f"folder {p} holds no *.zip files")
-            paths.extend(found)
-        elif p.is_file() and p.suffix.lower() != ".zip" and not zipfile.is_zipfile(p):
+        if _is_dir(p):
+            paths.extend(_folder_entries(p))
+        elif _is_list_file(p):
             paths.extend(_read_list(p))
         else:
             paths.append(p)
@@ -77,12 +131,16 @@ def resolve_inputs(inputs: list[str | os.PathLike] = (), ids: str | os.PathLike 
         base = Path(dicom_dir)
         for eid in read_ids(ids):
             paths.append(base / f"{eid}_20201_{instance}_0.zip")
-    seen: set[str] = set()
+    seen: dict[str, Path] = {}
     unique = []
     for p in paths:
         name = subject_name(p)
         if name in seen:
-            continue
-        seen.add(name)
+            if _same_file(seen[name], p):
+                continue
+            raise UsageError(f"two inputs give the subject name {name!r}: {seen[name]} and "
+                             f"{p}; every subject must come from one zip (rename one, or "
+                             "run them separately)")
+        seen[name] = p
         unique.append(p)
     return unique

@@ -41,22 +41,21 @@ def read_exclusions(path: str | os.PathLike, column: str | None = None) -> set[s
         if first in ID_COLUMNS:
             lines = lines[1:]
         return {ln.strip() for ln in lines}
-    reader = csv.DictReader(io.StringIO("\n".join(lines)), delimiter=delim or ",")
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim or ","))
+    fields = [f.strip() for f in rows[0]]  # header names are matched after trimming
     if column is not None:
-        if column not in fields:
+        if column.strip() not in fields:
             raise UsageError(f"exclusion list {p} has no column {column!r} (columns: "
                              f"{', '.join(fields)})")
-        col = column
+        idx = fields.index(column.strip())
     else:
-        lower = {f.lower(): f for f in fields}
-        col = next((lower[c] for c in ID_COLUMNS if c in lower), None)
-        if col is None:
+        lower = [f.lower() for f in fields]
+        idx = next((lower.index(c) for c in ID_COLUMNS if c in lower), None)
+        if idx is None:
             raise UsageError(f"exclusion list {p}: no id column (eid, id or subject) among "
                              f"{', '.join(fields)}; name one with --exclude-column")
-    raw = [row.get(col) for row in csv.DictReader(io.StringIO("\n".join(lines)),
-                                                  delimiter=delim or ",")]
-    return {str(v).strip() for v in raw if v is not None and str(v).strip()}
+    raw = [r[idx] for r in rows[1:] if len(r) > idx]
+    return {v.strip() for v in raw if v.strip()}
 
 
 def matches(name: str, ids: set[str]) -> bool:

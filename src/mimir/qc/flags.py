@@ -128,12 +128,16 @@ def qc_table(cache, names: list[str]) -> pd.DataFrame:  # noqa: F821
     an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""
     import pandas as pd
 
+    from mimir.cache.store import CacheError
     from mimir.reading.archive import id_columns
 
     rows = []
     for n in names:
-        entry = cache.read_entry(n)
-        if not entry.facts:
+        try:
+            entry = cache.read_entry(n)
+        except CacheError:
+            entry = None
+        if entry is None or not entry.facts:
             rows.append({"name": n, "qc_pass": None, "qc_flags": "unknown", "qc_detail": ""})
             continue
         rows.append({"name": n, **subject_flags(entry.facts, entry.warnings)})

@@ -9,8 +9,11 @@ exhausting memory.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import stat
 import zipfile
 import zlib
 from pathlib import Path
@@ -55,6 +58,32 @@ def id_columns(names) -> dict:
             "instance": pd.array([p[1] for p in pairs], dtype="Int64")}
 
 
+def _regular_file_size(path: Path, name: str) -> int:
+    """The size of ``path``, refusing anything but a readable regular file (a FIFO would
+    block a reader forever) with a failure that says what it is."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            link = False
+            with contextlib.suppress(OSError):
+                link = path.is_symlink()
+            why = (f"{path} is a link to a missing file" if link else f"no such file: {path}")
+        elif exc.errno == errno.ELOOP:
+            why = f"{path} is a loop of symbolic links"
+        elif exc.errno == errno.ENAMETOOLONG:
+            why = f"the path is too long for the file system: {path}"
+        else:
+            why = f"cannot read {path}: {exc.strerror or exc}"
+        raise SubjectError("missing file", why, subject=name) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SubjectError("not a zip", f"{path} is a folder, not a zip file", subject=name)
+    if not stat.S_ISREG(st.st_mode):
+        raise SubjectError("not a zip", f"{path} is not a regular file (a FIFO, socket or "
+                           "device)", subject=name)
+    return st.st_size
+
+
 class SubjectArchive:
     """A subject's zip opened for bounded reading.
 
@@ -76,9 +105,7 @@ class SubjectArchive:
         self.name = subject_name(self.path)
         self.limits = limits
         self.bytes_read = 0
-        if not self.path.is_file():
-            raise SubjectError("missing file", f"no such file: {self.path}", subject=self.name)
-        size = self.path.stat().st_size
+        size = _regular_file_size(self.path, self.name)
         if size > limits.max_zip_bytes:
             raise SubjectError("limit exceeded",
                                f"zip is {size} bytes, more than the limit of "

@@ -1,0 +1,208 @@
+"""The ``infer`` job: inputs -> cached images -> every module -> prediction tables.
+
+Order of work: the options are validated when built; then the modules and inputs are
+read and checked; only then is the output folder touched (created, locked, prepared for
+``--resume``/``--overwrite``). A backend (:mod:`mimir.execution.backends`) does the
+preprocessing and prediction, reporting to a :class:`~mimir.execution.sink.ResultSink`
+whose predictions are journalled batch by batch; the tables are written from the
+journals at the end and ``run.json`` last (see :mod:`mimir.execution.tables`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mimir._version import __version__
+from mimir.cache.store import Cache
+from mimir.errors import MimirError, ModuleFormatError, UsageError
+from mimir.execution.backends import backend_for
+from mimir.execution.journal import journals_for, read_names, repair, skipped_path
+from mimir.execution.options import InferOptions
+from mimir.execution.outdir import RunLock, ensure_folder, owned_files, prepare
+from mimir.execution.plan import make_plan, subject_paths
+from mimir.execution.sink import Hooks, ResultSink
+from mimir.execution.tables import write_outputs
+from mimir.output.atomic import write_text
+
+
+@dataclass
+class InferSummary:
+    """What an ``infer`` run did."""
+
+    out: Path
+    subjects: int
+    predicted: int
+    failures: list = field(default_factory=list)
+    module_failures: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list:
+        """Failure rows other than deliberate exclusions."""
+        return [f for f in self.failures if f.get("kind") != "excluded"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.module_failures
+
+    def line(self) -> str:
+        t = self.timings.get("total", 0.0)
+        excluded = len(self.failures) - len(self.failed)
+        return (f"{self.subjects} subjects: {self.predicted} predicted, {len(self.failed)} "
+                f"failed, {excluded} excluded; {len(self.module_failures)} module(s) failed; "
+                f"{t:.1f} s; results in {self.out}")
+
+
+def load_modules(specs: list) -> tuple[list, list]:
+    """Read and validate module folders (networks are loaded later, by the backend)."""
+    from mimir.modules.format import load_module
+    from mimir.modules.registry import resolve
+
+    modules, failures = [], []
+    for spec in specs:
+        try:
+            modules.append(load_module(resolve(spec)))
+        except ModuleFormatError as exc:
+            failures.append({"module": str(spec), "message": str(exc)})
+    names = [m.name for m in modules]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise UsageError(f"two modules share the folder name {sorted(dup)[0]!r}")
+    return modules, failures
+
+
+def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | None = None,
+          options: InferOptions | None = None, hooks: Hooks | None = None,
+          log=None) -> InferSummary:
+    """Run modules on subjects and write the prediction tables.
+
+    Parameters
+    ----------
+    inputs : list of path-like
+        Zips, folders or list files (as for ``preprocess``); empty (and no ``ids`` in
+        the options): every image already in the cache.
+    modules : list of str or path-like
+        Module folders or installed module names.
+    out : path-like
+        Output folder (with ``shard``: ``OUT/shards/I-of-N``).
+    cache : path-like, optional
+        Image cache (default ``OUT/cache``).
+    options : InferOptions
+    hooks : Hooks, optional
+        Progress callbacks.
+    log : callable, optional
+        Messages for the user (default: stderr).
+
+    Returns
+    -------
+    InferSummary
+    """
+    opts = options or InferOptions()
+    hooks = hooks or Hooks()
+    log = log or (lambda m: print(m, file=sys.stderr))
+    t_start = time.perf_counter()
+    out = Path(out)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if isinstance(modules, (str, os.PathLike)):
+        modules = [modules]
+    if not modules:
+        raise UsageError("no modules given (--modules)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} exists and is not a folder")
+    backend = backend_for(opts)
+    backend.check(opts)
+    mods, module_failures = load_modules(list(modules))
+    if not mods:
+        raise MimirError("no module could be loaded: " +
+                         "; ".join(f["message"] for f in module_failures))
+    cache_dir = Cache(cache if cache is not None else out / "cache")
+    by_name, from_zips = subject_paths(inputs or [], cache_dir, opts)
+    if opts.shard is not None:
+        out = out / "shards" / f"{opts.shard[0]}-of-{opts.shard[1]}"
+    if from_zips:
+        ensure_folder(cache_dir.root, "cache folder")
+    ensure_folder(out, "output folder")
+    with RunLock(out, log) as lock:
+        lock.acquire(opts.command or " ".join(sys.argv))
+        return _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name,
+                    from_zips, t_start)
+
+
+def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, from_zips,
+         t_start) -> InferSummary:
+    state = {"modules": [m.name for m in mods], "module_paths": [str(m.path) for m in mods],
+             "batch_size": opts.batch_size, "shard": list(opts.shard) if opts.shard else None,
+             "ci": opts.ci, "qc": opts.qc, "cache": str(cache_dir.root.resolve()),
+             "engine": __version__, "outputs": owned_files([m.name for m in mods])}
+    prepare(out, state, opts.resume, opts.overwrite)
+    journals = journals_for(out, mods)
+    for j in journals.values():
+        j.repair()  # a line torn by an interruption is redone, never glued to the next
+    repair(skipped_path(out))
+    done_sets = [set(j.read()) for j in journals.values()]
+    skipped_before = read_names(skipped_path(out))
+    done = (set.intersection(*done_sets) if done_sets else set()) | skipped_before
+    plan = make_plan(by_name, from_zips, opts, done)
+    sink = ResultSink(plan=plan, cache=cache_dir, out=out, journals=journals, qc=opts.qc,
+                      hooks=hooks, module_failures=module_failures)
+    if hooks.on_start:
+        hooks.on_start(len(plan.todo), len(plan.todo))
+    result = backend.run(plan, cache_dir, opts, mods, sink)
+    if not result.modules:
+        raise MimirError("no module could be loaded: " +
+                         "; ".join(f["message"] for f in sink.module_failures))
+    mods = result.modules
+    entries = {m.name: journals[m.name].read() for m in mods}
+    skipped = skipped_before | sink.skipped
+    handled = set(plan.todo) | {f["name"] for f in plan.failures}
+    table, merged = write_outputs(out, mods, entries, cache_dir, opts.ci, opts.qc, skipped,
+                                  plan.failures + sink.failures, handled,
+                                  expected=set(plan.names), by_name=plan.by_name)
+    timing = dict(sink.timings)
+    timing["total"] = time.perf_counter() - t_start
+    records = sink.records
+    summary = InferSummary(out=out, subjects=plan.subjects, predicted=sink.predicted_count,
+                           failures=merged.to_dict("records"),
+                           module_failures=sink.module_failures, timings=timing)
+    run = {
+        "engine": f"mimir {__version__}",
+        "command": opts.command or " ".join(sys.argv),
+        "python": platform.python_version(),
+        "torch": _torch_version(),
+        "backend": result.description,
+        "device": result.device,
+        "threads": result.threads,
+        "precision": opts.precision,
+        "compile": opts.compile,
+        "batch_size": opts.batch_size,
+        "ci": opts.ci,
+        "qc": opts.qc,
+        "shard": list(opts.shard) if opts.shard else None,
+        "qc_failed_not_predicted": sorted(skipped),
+        "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
+                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256()}
+                    for m in mods],
+        "module_failures": sink.module_failures,
+        "counts": {"subjects": summary.subjects, "predicted_this_run": sink.predicted_count,
+                   "rows": len(table), "failed": len(merged), "excluded": len(plan.excluded),
+                   "preprocessed": sum(r.status == "done" for r in records),
+                   "cached": sum(r.status == "cached" for r in records)},
+        "timings_s": {k: round(v, 3) for k, v in timing.items()},
+        "files": state["outputs"],
+        "complete": True,
+    }
+    write_text(out / "run.json", json.dumps(run, indent=1))
+    return summary
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__

@@ -1,0 +1,133 @@
+"""The result sink every backend reports to: records, failures, chunks, journals, hooks.
+
+A backend feeds it each subject's preprocessing record (:meth:`ResultSink.arrived`); the
+sink tells when a chunk is complete, which of its subjects can be predicted
+(:meth:`ResultSink.ready`, with the ``--qc strict`` filter), and takes each module's
+predictions (:meth:`ResultSink.predicted`) or failure (:meth:`ResultSink.failed`,
+:meth:`ResultSink.module_failed`). What it gathers becomes the tables and ``run.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mimir.cache.store import Cache
+from mimir.execution.journal import Journal, append_lines, skipped_path
+from mimir.execution.plan import Plan
+
+
+@dataclass
+class Hooks:
+    """Progress callbacks (all optional).
+
+    Attributes
+    ----------
+    on_start : callable(int, int)
+        Subjects to preprocess, subjects to predict.
+    on_preprocessed : callable(Record)
+        Each preprocessing record.
+    on_batch : callable(int)
+        The size of each predicted chunk.
+    on_module : callable(str, int)
+        (module name, size) after each module's chunk.
+    """
+
+    on_start: Callable[[int, int], None] | None = None
+    on_preprocessed: Callable | None = None
+    on_batch: Callable[[int], None] | None = None
+    on_module: Callable[[str, int], None] | None = None
+
+
+@dataclass
+class ResultSink:
+    """What a run gathers, whichever backend runs it."""
+
+    plan: Plan
+    cache: Cache
+    out: Path
+    journals: dict[str, Journal]
+    qc: str = "warn"
+    hooks: Hooks = field(default_factory=Hooks)
+    records: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    module_failures: list = field(default_factory=list)
+    skipped: set = field(default_factory=set)
+    predicted_count: int = 0
+    timings: dict = field(default_factory=lambda: {"preprocess": 0.0, "inference": 0.0,
+                                                    "wait": 0.0})
+    _held: dict = field(default_factory=dict)
+
+    def arrived(self, rec, value) -> int | None:
+        """Book one subject's preprocessing record.
+
+        ``value`` (the image, or whether the subject is usable) is held under the
+        subject's chunk. Returns the chunk when it is now complete, else None.
+        """
+        self.records.append(rec)
+        if self.hooks.on_preprocessed:
+            self.hooks.on_preprocessed(rec)
+        if rec.status not in ("done", "cached"):
+            self.failures.append(rec.failure_row())
+        c = self.plan.chunk_of[rec.name]
+        self._held.setdefault(c, {})[rec.name] = value
+        return c if len(self._held[c]) == len(self.plan.chunk_members[c]) else None
+
+    def pending(self) -> list[int]:
+        """Chunks with subjects held but not yet handed out (after an early stop)."""
+        return sorted(self._held)
+
+    def ready(self, c: int) -> tuple[list[str], list]:
+        """Chunk ``c``'s usable subjects (and their held values), taken out of the sink;
+        with ``--qc strict`` those failing QC are left out and recorded as skipped."""
+        got = self._held.pop(c)
+        names = [n for n in self.plan.chunk_members[c]
+                 if got.get(n) is not None and got.get(n) is not False]
+        if self.qc == "strict":
+            names = self._qc_filter(names)
+        return names, [got[n] for n in names]
+
+    def _qc_filter(self, names: list[str]) -> list[str]:
+        from mimir.qc.flags import subject_flags
+
+        keep, new = [], []
+        for n in names:
+            entry = self.cache.read_entry(n)
+            if entry.facts and not subject_flags(entry.facts, entry.warnings)["qc_pass"]:
+                if n not in self.skipped:
+                    new.append(n + "\n")
+                self.skipped.add(n)
+            else:
+                keep.append(n)
+        if new:
+            append_lines(skipped_path(self.out), new)
+        return keep
+
+    def predicted(self, module: str, names: list[str], mean: np.ndarray,
+                  var: np.ndarray) -> None:
+        """One module's predictions for a chunk's subjects (journalled at once)."""
+        self.journals[module].append(names, mean, var)
+        if self.hooks.on_module:
+            self.hooks.on_module(module, len(names))
+
+    def failed(self, module: str, names: list[str], exc: BaseException | str) -> None:
+        """One module failed on a chunk (e.g. out of GPU memory): those subjects fail."""
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.failures += [{"name": n, "path": str(self.plan.by_name.get(n) or ""),
+                           "kind": "internal error", "member": "",
+                           "message": f"subject {n}: module {module}: {text}"}
+                          for n in names]
+
+    def module_failed(self, module: str, message: str) -> None:
+        """A module could not be loaded: one entry, whatever the number of subjects."""
+        if not any(f["module"] == module for f in self.module_failures):
+            self.module_failures.append({"module": module, "message": message})
+
+    def chunk_done(self, n: int) -> None:
+        """A chunk of ``n`` subjects went through every module."""
+        self.predicted_count += n
+        if self.hooks.on_batch:
+            self.hooks.on_batch(n)

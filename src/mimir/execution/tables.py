@@ -1,0 +1,101 @@
+"""Writing a run's final tables from its journals (``infer`` and ``merge``).
+
+Every table is written atomically; ``run.json`` is written last by the caller, so an
+interrupted run leaves only its journal, never a table that looks complete but is not.
+A full disk stops the writing with one clear message; the journal stays, and
+``--resume`` writes the tables once there is space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mimir.cache.store import Cache
+from mimir.errors import NO_SPACE, disk_full
+from mimir.output.atomic import atomic_path
+from mimir.output.predictions import combined_table, published_table
+from mimir.output.records import FAILURE_COLUMNS, merge_records
+
+
+def unaccounted_rows(expected: set[str], table: pd.DataFrame, failures: list[dict],
+                     skipped: set[str], by_name: dict) -> list[dict]:
+    """Failure rows for subjects of the run that are in no table (a safety net: every
+    input must appear in predictions, failures or exclusions)."""
+    seen = set(table["name"]) | {f["name"] for f in failures} | skipped
+    return [{"name": n, "path": str(by_name.get(n) or ""), "kind": "internal error",
+             "member": "", "message": f"subject {n}: no result was recorded for it; rerun "
+                                      "with --resume, and please report this"}
+            for n in sorted(expected - seen)]
+
+
+def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: float, qc: str,
+                  skipped: set[str], failures: list, handled: set[str],
+                  expected: set[str] | None = None, by_name: dict | None = None):
+    """Write every final table from journal entries.
+
+    Parameters
+    ----------
+    entries : dict
+        module name -> {subject: (mean, variance)}.
+    skipped : set of str
+        Subjects not predicted because they failed QC (strict mode): listed with flags.
+    failures : list of dict
+        This run's failure rows; merged into ``failures.csv`` (rows of ``handled``
+        subjects replaced).
+    expected : set of str, optional
+        Every subject the run must account for; any missing from the tables gets a
+        failure row.
+    by_name : dict, optional
+        Subject -> path, for those rows.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The combined prediction table and the failure table as written.
+
+    Raises
+    ------
+    mimir.errors.DiskFullError
+        When the disk (or a file-size limit) is full.
+    """
+    try:
+        return _write(out, modules, entries, cache, ci, qc, skipped, failures, handled,
+                      expected, by_name or {})
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise disk_full(exc, out) from None
+        raise
+
+
+def _write(out, modules, entries, cache, ci, qc, skipped, failures, handled, expected,
+           by_name):
+    results = {}
+    for m in modules:
+        e = entries[m.name]
+        ns = sorted(e)
+        mean = np.array([e[n][0] for n in ns]).reshape(len(ns), m.n_targets)
+        var = np.array([e[n][1] for n in ns]).reshape(len(ns), m.n_targets)
+        results[m.name] = (ns, mean, var)
+        (out / m.name).mkdir(exist_ok=True)
+        with atomic_path(out / m.name / "predictions.csv") as tmp:
+            published_table(m.targets, ns, mean, var).to_csv(tmp, index=False)
+    qc_tab = None
+    if qc != "off":
+        from mimir.qc.flags import qc_table
+
+        listed = sorted({n for ns, _, _ in results.values() for n in ns} | skipped)
+        qc_tab = qc_table(cache, [n for n in listed if cache.has(n)])
+        with atomic_path(out / "qc.csv") as tmp:
+            qc_tab.to_csv(tmp, index=False)
+    table = combined_table(modules, results, ci, qc=qc_tab, extra_names=sorted(skipped))
+    with atomic_path(out / "predictions.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out / "predictions.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    if expected is not None:
+        failures = failures + unaccounted_rows(expected, table, failures, skipped, by_name)
+    merged = merge_records(out / "failures.csv", failures, handled, FAILURE_COLUMNS)
+    return table, merged
