@@ -8,7 +8,8 @@ import torch
 import torchvision
 
 from mimir.modules import resnet
-from mimir.modules.network import FEATURES, build_network, fold_batchnorm, network_from_state
+from mimir.modules.backbones import names as backbone_names
+from mimir.modules.network import build_network, fold_batchnorm, network_from_state
 from mimir.modules.resnet import ResNet
 
 
@@ -26,7 +27,7 @@ def _trained_like(backbone: str, T: int, seed: int):
     return net.eval()
 
 
-@pytest.mark.parametrize("backbone", sorted(FEATURES))
+@pytest.mark.parametrize("backbone", sorted(backbone_names()))
 def test_same_parameter_names_and_shapes_as_torchvision(backbone):
     ours = ResNet(backbone, 6).state_dict()
     reference = build_network(backbone, 3)

@@ -70,6 +70,13 @@ AVERAGE_HELP = ("Not in the published method: from this fraction of the iteratio
                 "statistics recomputed (docs/training.md). Off by default.")
 
 
+def _backbone_help() -> str:
+    from mimir.modules.backbones import names
+
+    return f"Network: {', '.join(names())} (resnet50 as published)."
+
+
+BACKBONE_HELP = _backbone_help()
 INIT_HELP = ("Initial backbone weights: imagenet (published; torchvision's weights from "
              "torch's cache, downloaded once) or random.")
 INIT_WEIGHTS_HELP = "A local state dict for the backbone instead (e.g. ImageNet weights)."
@@ -104,7 +111,7 @@ def train(
                                 "original's images_set_*.txt of eids)."),
     holdout: int = typer.Option(None, "--holdout", help="Fold (1-based) left out of training."),
     instance: int = typer.Option(2, "--instance", help=INSTANCE_HELP),
-    backbone: str = typer.Option("resnet50", "--backbone", help="resnet50, resnet34, resnet18."),
+    backbone: str = typer.Option("resnet50", "--backbone", help=BACKBONE_HELP),
     iterations: int = typer.Option(10000, "--iterations", min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     lr: float = typer.Option(5e-5, "--lr", help="Adam learning rate (divided by 10 after "
@@ -201,7 +208,7 @@ def crossval(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cross-validation folder (rerun to "
                                  "resume)."),
     folds: str = typer.Option(None, "--folds", help="Train only folds A-B (1-based) now."),
-    backbone: str = typer.Option("resnet50", "--backbone"),
+    backbone: str = typer.Option("resnet50", "--backbone", help=BACKBONE_HELP),
     iterations: int = typer.Option(10000, "--iterations", min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     lr: float = typer.Option(5e-5, "--lr"),

@@ -112,7 +112,7 @@ class LoadedModule:
         net = network_from_state(module.backbone, module.n_targets, state,
                                  str(module.snapshot_path))
         if options.fold_bn:
-            net = fold_batchnorm(net)
+            net = fold_batchnorm(net, module.backbone)
         net = net.to(options.device)
         if options.channels_last:
             net = net.to(memory_format=torch.channels_last)

@@ -30,7 +30,6 @@ CALIBRATION = "calibration_factors.txt"
 MODULE_JSON = "module.json"
 MODULE_FORMAT_VERSION = 1
 INPUT_FORMAT = "mimir-2d-v1"
-BACKBONES = ("resnet50", "resnet18", "resnet34")
 
 
 @dataclass(frozen=True)
@@ -244,10 +243,12 @@ def read_module_json(jp: Path, targets: list[Target]) -> dict:
     if version > MODULE_FORMAT_VERSION:
         raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
                                 f"MIMIR understands ({MODULE_FORMAT_VERSION}); upgrade")
+    from mimir.modules import backbones
+
     backbone = info.get("backbone", "resnet50")
-    if backbone not in BACKBONES:
+    if backbone not in backbones.names():
         raise ModuleFormatError(f"{jp}: backbone {backbone!r} not one of "
-                                f"{', '.join(BACKBONES)}")
+                                f"{', '.join(backbones.names())}")
     fmt = info.get("input_format", INPUT_FORMAT)
     if fmt != INPUT_FORMAT:
         raise ModuleFormatError(f"{jp}: input_format {fmt!r}; this MIMIR makes "

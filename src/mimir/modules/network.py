@@ -1,31 +1,33 @@
-"""The mean-variance regression networks: torchvision ResNets with ``fc`` -> 2T.
+"""The mean-variance regression networks: a backbone with ``fc`` -> 2T outputs.
 
-Training builds them with torchvision (:func:`build_network`, torchvision's
-initialisation); prediction loads snapshots into the same architecture defined in
-:mod:`mimir.modules.resnet` (:func:`network_from_state`), which does not import
-torchvision.
+Every backbone-specific fact comes from :mod:`mimir.modules.backbones`; this file builds
+networks for training (:func:`build_network`) and loads snapshots for prediction
+(:func:`network_from_state`), checking shapes first.
 """
 
 from __future__ import annotations
 
 from mimir.errors import ModuleFormatError
+from mimir.modules import backbones
 
-FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+
+def feature_width(backbone: str) -> int:
+    """Width of the layer before ``fc``."""
+    return backbones.get(backbone).features
 
 
 def build_network(backbone: str, n_targets: int):
-    """A randomly initialised ResNet with ``fc = Linear(features, 2 * n_targets)``.
+    """A freshly initialised network with ``fc = Linear(features, 2 * n_targets)``.
 
     No weights are downloaded.
     """
-    import torch
-    import torchvision
+    return backbones.get(backbone).build_training(2 * n_targets)
 
-    if backbone not in FEATURES:
-        raise ValueError(f"unknown backbone {backbone!r}")
-    net = getattr(torchvision.models, backbone)(weights=None)
-    net.fc = torch.nn.Linear(FEATURES[backbone], 2 * n_targets)
-    return net
+
+def fold_batchnorm(net, backbone: str = "resnet50"):
+    """Fold the BatchNorm layers of an eval-mode network of ``backbone`` into its
+    convolutions (see the backbone's ``fold_batchnorm``)."""
+    return backbones.get(backbone).fold_batchnorm(net)
 
 
 def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
@@ -36,22 +38,20 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
     ModuleFormatError
         When the head does not give 2 outputs per target or weights do not fit.
     """
+    bb = backbones.get(backbone)
     w = state.get("fc.weight")
     if w is None:
         raise ModuleFormatError(f"{where}: no fc.weight in the snapshot; not a {backbone}")
-    want = (2 * n_targets, FEATURES[backbone])
+    want = (2 * n_targets, bb.features)
     if tuple(w.shape) != want:
         raise ModuleFormatError(
             f"{where}: fc.weight has shape {tuple(w.shape)}, but metadata.txt lists "
             f"{n_targets} targets, which needs {want} for a {backbone}")
     import torch
 
-    from mimir.modules.resnet import ResNet
-
     # built without memory or random initialisation (the snapshot replaces every
     # weight); tensors are float32 whatever the stored precision
-    with torch.device("meta"):
-        net = ResNet(backbone, 2 * n_targets)
+    net = bb.build_inference(2 * n_targets)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     for k in net.state_dict():
         if k.endswith("num_batches_tracked") and k not in state:
@@ -66,30 +66,4 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
         raise ModuleFormatError(f"{where}: weights do not fit a {backbone} (missing "
                                 f"{missing[:3]}, unexpected {unexpected[:3]})")
     net.eval()
-    return net
-
-
-def fold_batchnorm(net):
-    """Fold every BatchNorm of an eval-mode ResNet into its convolution.
-
-    Each ``conv -> bn`` pair becomes one convolution with rescaled weights and a bias:
-    the same function up to float rounding (outputs agree to about 1e-6 relative), with
-    one pass over the activations fewer per layer. Returns the same network, modified.
-    """
-    import torch
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    if net.training:
-        raise ValueError("fold BatchNorm only into a network in eval mode")
-    net.conv1 = fuse_conv_bn_eval(net.conv1, net.bn1)
-    net.bn1 = torch.nn.Identity()
-    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
-        for block in layer:
-            for c, b in (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")):
-                if hasattr(block, c) and hasattr(block, b):
-                    setattr(block, c, fuse_conv_bn_eval(getattr(block, c), getattr(block, b)))
-                    setattr(block, b, torch.nn.Identity())
-            if block.downsample is not None:
-                conv, bn = block.downsample[0], block.downsample[1]
-                block.downsample = torch.nn.Sequential(fuse_conv_bn_eval(conv, bn))
     return net

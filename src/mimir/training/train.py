@@ -63,12 +63,10 @@ class TrainConfig:
     average_from: float | None = None
 
     def __post_init__(self):
-        from mimir.modules.network import FEATURES
+        from mimir.modules import backbones
         from mimir.training.init import INITS
 
-        if self.backbone not in FEATURES:
-            raise UsageError(f"unknown backbone {self.backbone!r} (one of "
-                             f"{', '.join(FEATURES)})")
+        backbones.get(self.backbone)  # an unknown one is refused here, before any data
         if self.init_weights is not None and self.init == "imagenet":
             self.init = "file"
         if self.init not in INITS:
