@@ -53,7 +53,7 @@ def connect(scheduler: str | None = None, cluster: str | None = None):
 
 
 def predict_chunk(module_paths: list[str], names: list[str], cache_root: str, device: str,
-                  precision: str, threads: int, compile: bool = False) -> dict:
+                  precision: str, threads: int) -> dict:
     """Run every module on a chunk of cached images (a task on a worker).
 
     Returns module name -> (mean, variance) arrays, -> (LOAD_FAILED, message) when the
@@ -70,11 +70,11 @@ def predict_chunk(module_paths: list[str], names: list[str], cache_root: str, de
     images = np.stack([cache.read_image(n) for n in names])
     out: dict = {}
     for p in module_paths:
-        key = (p, device, precision, compile)
+        key = (p, device, precision)
         try:
             if key not in _ENGINES:
                 _ENGINES[key] = LoadedModule(load_module(p), EngineOptions(
-                    device=device, precision=precision, compile=compile))
+                    device=device, precision=precision))
         except ModuleFormatError as exc:
             out[Path(p).name] = (LOAD_FAILED, str(exc))
             continue
@@ -92,8 +92,13 @@ class DaskBackend:
     name = "dask"
 
     def check(self, opts: InferOptions) -> None:
-        """Every option reaches the workers (precision and compile travel with each
-        task); nothing to refuse."""
+        """Refuse ``--compile``: every worker process would compile every network again
+        (a minute or more each on a CPU), for a speed-up smaller than that. Every other
+        option travels with the tasks."""
+        if opts.compile:
+            raise UsageError("--compile is not available with --scheduler/--cluster: each "
+                             "Dask worker would compile every network again; run without "
+                             "--compile, or locally")
 
     def run(self, plan: Plan, cache: Cache, opts: InferOptions, modules: list,
             sink: ResultSink) -> BackendResult:
@@ -115,8 +120,7 @@ class DaskBackend:
             if not ok:
                 return
             f = client.submit(predict_chunk, module_paths, ok, str(cache.root), device,
-                              opts.precision, threads, opts.compile, retries=RETRIES,
-                              pure=False)
+                              opts.precision, threads, retries=RETRIES, pure=False)
             kinds[f.key] = ("pred", c, ok)
             ac.add(f)
 
