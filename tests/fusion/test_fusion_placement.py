@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tests.reference_preprocessing as ref
 
+import tests.reference_preprocessing as ref
 from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
 
 S = np.array([2.23214293, 2.23214293, 3.0])

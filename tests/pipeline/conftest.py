@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import (
+
+from mimir.pipeline import preprocess_subject
+from tests.pipeline.pipeline_helpers import (
     HOSTILE_LIMITS,
     only_zip,
     write_bomb,
@@ -18,8 +20,6 @@ from pipeline_helpers import (
     write_traversal_copy,
     zips,
 )
-
-from mimir.pipeline import preprocess_subject
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import zips
 
 import mimir
 from mimir.cache.store import Cache
 from mimir.pipeline import preprocess_subject
 from mimir.pipeline.batch import iter_preprocess
+from tests.pipeline.pipeline_helpers import zips
 
 
 def read_table(path):

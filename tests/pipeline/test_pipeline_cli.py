@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import zips
 from typer.testing import CliRunner
 
 from mimir.cache.store import Cache, CacheEntry
 from mimir.cli import app
+from tests.pipeline.pipeline_helpers import zips
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

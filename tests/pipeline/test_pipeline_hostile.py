@@ -7,11 +7,11 @@ import io
 
 import pandas as pd
 import pytest
-from pipeline_helpers import HOSTILE_LIMITS
 
 import mimir
 from mimir.cache.store import Cache
 from mimir.errors import KINDS
+from tests.pipeline.pipeline_helpers import HOSTILE_LIMITS
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["workers1", "workers2"])

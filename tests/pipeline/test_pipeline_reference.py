@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pipeline_helpers import only_zip, zips
-from tests.reference_preprocessing import image_from_volumes, reference_volumes
 
 from mimir.pipeline import preprocess_subject
+from tests.pipeline.pipeline_helpers import only_zip, zips
+from tests.reference_preprocessing import image_from_volumes, reference_volumes
 
 #: (id, seed, variant options, expected facts): the 3 clean subjects of
 #: ``phantom_dir`` (seed None: index into it), then one subject per variant, each with

@@ -8,8 +8,7 @@ import torch
 
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import Dataset
-
-from .interrupt import train_until
+from tests.training.interrupt import train_until
 
 
 def _tiny_net():

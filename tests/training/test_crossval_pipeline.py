@@ -14,8 +14,7 @@ from mimir.cli import app
 from mimir.errors import UsageError
 from mimir.training.splits import make_folds, read_folds, write_folds
 from mimir.training.targets import TargetSpec, make_target_table, read_meta, write_target_table
-
-from .interrupt import train_until
+from tests.training.interrupt import train_until
 
 runner = CliRunner()
 
