@@ -77,6 +77,9 @@ def _backbone_help() -> str:
 
 
 BACKBONE_HELP = _backbone_help()
+TRAIN_PRECISION_HELP = ("fp32 (IEEE on every device), tf32 (TF32 on CUDA GPUs) or bf16 "
+                        "(bfloat16 autocast); the latter two are faster on GPUs and change "
+                        "the numbers.")
 INIT_HELP = ("Initial backbone weights: imagenet (published; torchvision's weights from "
              "torch's cache, downloaded once) or random.")
 INIT_WEIGHTS_HELP = "A local state dict for the backbone instead (e.g. ImageNet weights)."
@@ -84,7 +87,7 @@ INSTANCE_HELP = ("Imaging visit of the eids in original split files (images_set_
 
 
 def _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                  no_augment, init, init_weights, average_from):
+                  no_augment, init, init_weights, average_from, precision):
     """The TrainConfig of the train and crossval options (one place for both); the
     initial weights are checked (and fetched once) before any data loads."""
     from mimir.training.init import resolve_init
@@ -94,7 +97,7 @@ def _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_eve
                       lr=lr, lr_drop_at=lr_drop_at, snapshot_every=snapshot_every,
                       seed=seed, augment=not no_augment, init=init,
                       init_weights=str(init_weights) if init_weights else None,
-                      average_from=average_from)
+                      average_from=average_from, precision=precision)
     resolve_init(cfg.init, cfg.backbone, cfg.init_weights, log=lambda m: err.print(m))
     return cfg
 
@@ -128,6 +131,7 @@ def train(
     no_augment: bool = typer.Option(False, "--no-augment", help="No random translation."),
     average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
                                        help=AVERAGE_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ):
     """Train a module's network (mean-variance ResNet); rerun to resume."""
     from mimir.training.data import load_dataset, read_target_table
@@ -135,7 +139,7 @@ def train(
     from mimir.training.train import train as run
 
     cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                        no_augment, init, init_weights, average_from)
+                        no_augment, init, init_weights, average_from, precision)
     table = read_target_table(targets)
     cols = _target_columns(table, columns, targets)
     names = None
@@ -222,6 +226,7 @@ def crossval(
     no_augment: bool = typer.Option(False, "--no-augment"),
     average_from: float = typer.Option(None, "--average-from", min=0.0, max=1.0,
                                        help=AVERAGE_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
     calibration: str = typer.Option("published", "--calibration", help="Calibration "
                                     "factors: published (the calibration-curve criterion) "
                                     "or nll (minimise the Gaussian NLL)."),
@@ -242,7 +247,7 @@ def crossval(
     if plots not in ("last", "all"):
         raise UsageError("--plots must be last or all")
     cfg = _train_config(backbone, iterations, batch_size, lr, lr_drop_at, snapshot_every, seed,
-                        no_augment, init, init_weights, average_from)
+                        no_augment, init, init_weights, average_from, precision)
     table = read_target_table(targets_path)
     cols = _target_columns(table, columns, targets_path)
     fold_list = read_folds(splits, instance)

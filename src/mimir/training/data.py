@@ -95,3 +95,80 @@ def translate(batch: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 def random_shifts(rng: np.random.Generator, n: int, max_shift: int = MAX_SHIFT) -> np.ndarray:
     """Integer translations up to ``max_shift`` pixels in each image axis."""
     return rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+
+
+def translate_torch(batch, shifts):
+    """:func:`translate` for torch tensors on any device (the same pixels, bit for bit).
+
+    Parameters
+    ----------
+    batch : Tensor, (N, C, H, W)
+    shifts : Tensor of int64, (N, 2)
+    """
+    import torch
+
+    N, C, H, W = batch.shape
+    dev = batch.device
+    rows = (torch.arange(H, device=dev)[None, :] - shifts[:, :1]).clamp_(0, H - 1)
+    cols = (torch.arange(W, device=dev)[None, :] - shifts[:, 1:]).clamp_(0, W - 1)
+    out = batch.gather(2, rows[:, None, :, None].expand(N, C, H, W))
+    return out.gather(3, cols[:, None, None, :].expand(N, C, H, W))
+
+
+#: Share of the free GPU memory the training images may take to be held on the GPU.
+GPU_IMAGE_SHARE = 0.5
+
+
+class BatchSource:
+    """Training batches: the images and standardised labels, sampled and translated.
+
+    On a CUDA device whose free memory holds the images (at most
+    :data:`GPU_IMAGE_SHARE` of it), they are copied there once as uint8 and batches are
+    gathered and translated on the GPU: no image crosses the bus per iteration. Otherwise
+    batches are made on the CPU (:func:`translate`) and copied. Both give the same pixels.
+
+    Parameters
+    ----------
+    images : ndarray, (N, C, H, W) uint8
+    labels : ndarray, (N, T) float (standardised, NaN missing)
+    device : str or torch.device
+    hold : bool, optional
+        Hold the images on ``device`` (default: on a CUDA device when they fit).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, device,
+                 hold: bool | None = None):
+        import torch
+
+        self.device = torch.device(device)
+        self.images, self.labels = images, labels
+        if hold is None:
+            hold = False
+            if self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                hold = images.nbytes <= GPU_IMAGE_SHARE * free
+        self.on_device = hold
+        if hold:
+            self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+            self.labels = torch.from_numpy(labels).to(self.device, torch.float32)
+
+    def batch(self, idx: np.ndarray, shifts: np.ndarray | None):
+        """(x, y): float32 channels-last images and labels of subjects ``idx``, each
+        translated by ``shifts`` (None: not translated)."""
+        import torch
+
+        if self.on_device:
+            i = torch.from_numpy(idx).to(self.device, non_blocking=True)
+            imgs = self.images.index_select(0, i)
+            if shifts is not None:
+                imgs = translate_torch(imgs, torch.from_numpy(shifts).to(
+                    self.device, torch.int64, non_blocking=True))
+            y = self.labels.index_select(0, i)
+        else:
+            imgs = self.images[idx]
+            if shifts is not None:
+                imgs = translate(imgs, shifts)
+            imgs = torch.from_numpy(imgs).to(self.device)
+            y = torch.from_numpy(self.labels[idx]).to(self.device).float()
+        x = imgs.float().contiguous(memory_format=torch.channels_last)
+        return x, y

@@ -24,6 +24,7 @@ as it is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -34,9 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from mimir.errors import UsageError
+from mimir.inference.precision import float32_mode
 from mimir.output.atomic import atomic_path, write_text
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
-from mimir.training.data import Dataset, random_shifts, translate
+from mimir.training.data import BatchSource, Dataset, random_shifts
+
+#: Precisions ``train`` and ``crossval`` offer.
+TRAIN_PRECISIONS = ("fp32", "tf32", "bf16")
+#: On a GPU, the running loss is read back (a host sync) every this many iterations.
+GPU_SYNC_EVERY = 25
 
 
 @dataclass
@@ -61,6 +68,9 @@ class TrainConfig:
     #: snapshots hold the running mean of the weights with batch-norm statistics
     #: recomputed (``mimir.training.averaging``). None: off.
     average_from: float | None = None
+    #: ``fp32`` (IEEE on every device), ``tf32`` (TF32 convolutions and matrix products
+    #: on CUDA GPUs) or ``bf16`` (autocast to bfloat16; channels-last as always).
+    precision: str = "fp32"
 
     def __post_init__(self):
         from mimir.modules import backbones
@@ -75,6 +85,9 @@ class TrainConfig:
             raise UsageError("init 'file' needs --init-weights FILE")
         if self.init == "random" and self.init_weights is not None:
             raise UsageError("--init random and --init-weights FILE exclude each other")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise UsageError(f"--precision for training must be one of "
+                             f"{', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
 
 
 def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +108,7 @@ def _save(path: Path, obj: dict) -> None:
 
 
 #: Options added after runs were first written: a run folder without them used the default.
-_NEW_DEFAULTS = {"average_from": None}
+_NEW_DEFAULTS = {"average_from": None, "precision": "fp32"}
 
 
 def _old_config(prev: dict) -> dict:
@@ -194,62 +207,97 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
         if "average" in state:
             average = WeightAverage(state["average"], int(state["average_count"]))
         log(f"resuming {out} at iteration {start}")
-    labels = (data.labels - mean) / sd
+    source_batches = BatchSource(data.images, (data.labels - mean) / sd, dev)
     N = len(data)
     drop_at = int(round(config.lr_drop_at * config.iterations))
     avg_from = (None if config.average_from is None
                 else int(round(config.average_from * config.iterations)))
+    on_gpu = torch.device(dev).type == "cuda"
+    # on a GPU the loss is read back every GPU_SYNC_EVERY iterations (each read waits for
+    # the GPU); on the CPU there is nothing to wait for
+    sync_every = GPU_SYNC_EVERY if on_gpu else 1
     net.train()
     running = None
     t0 = time.perf_counter()
     log_path = out / "log.csv"
     if not log_path.exists():
         log_path.write_text("iteration,loss,lr,seconds\n")
-    log_lines = []
-    for it in range(start, config.iterations):
-        lr = config.lr * (0.1 if it >= drop_at else 1.0)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        idx = rng.choice(N, size=min(config.batch_size, N), replace=False)
-        imgs = data.images[idx]
-        if config.augment:
-            imgs = translate(imgs, random_shifts(rng, len(idx), config.max_shift))
-        x = torch.from_numpy(imgs).to(dev).float().contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(labels[idx]).to(dev).float()
-        loss = gaussian_nll(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if avg_from is not None and it >= avg_from:
-            average.update(net)
-        val = float(loss.detach())
-        running = val if running is None else 0.98 * running + 0.02 * val
-        log_lines.append(f"{it + 1},{val:.6g},{lr:.3g},{time.perf_counter() - t0:.1f}\n")
+    log_lines: list[str] = []
+    pending: list = []  # (iteration, lr, seconds, loss tensor) not read back yet
+
+    def read_back() -> None:
+        nonlocal running
+        if not pending:
+            return
+        vals = torch.stack([p[3] for p in pending]).float().cpu().tolist()
+        for (i, lr_i, sec, _), val in zip(pending, vals, strict=True):
+            running = val if running is None else 0.98 * running + 0.02 * val
+            log_lines.append(f"{i},{val:.6g},{lr_i:.3g},{sec:.1f}\n")
+        last = pending[-1][0]
+        pending.clear()
         if on_progress:
-            on_progress(it + 1, running)
-        done = it + 1
-        if done % config.snapshot_every == 0 or done == config.iterations:
-            sd_cpu = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-            if average.count:
-                snap = {"state_dict": _averaged_weights(net, average, data, dev, config, done),
-                        "iteration": done, "averaged_iterations": average.count}
-                extra = {"average": {k: v.cpu() for k, v in average.state.items()},
-                         "average_count": average.count}
-            else:
-                snap, extra = {"state_dict": sd_cpu, "iteration": done}, {}
-            _save(out / "snapshots" / f"iter_{done:06d}.pth.tar", snap)
-            _save(resume, {"state_dict": sd_cpu, "iteration": done,
-                           "optimizer": opt.state_dict(),
-                           "numpy_rng": json.dumps(rng.bit_generator.state),
-                           "torch_rng": torch.get_rng_state(), **extra})
-            with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write("".join(log_lines))
-            log_lines = []
+            on_progress(last, running)
+
+    autocast = (torch.autocast(device_type=torch.device(dev).type, dtype=torch.bfloat16)
+                if config.precision == "bf16" else contextlib.nullcontext())
+    with float32_mode("tf32" if config.precision == "tf32" else "fp32"), \
+            _cudnn_benchmark(on_gpu):
+        for it in range(start, config.iterations):
+            lr = config.lr * (0.1 if it >= drop_at else 1.0)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = rng.choice(N, size=min(config.batch_size, N), replace=False)
+            shifts = random_shifts(rng, len(idx), config.max_shift) if config.augment else None
+            x, y = source_batches.batch(idx, shifts)
+            with autocast:
+                loss = gaussian_nll(net(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if avg_from is not None and it >= avg_from:
+                average.update(net)
+            done = it + 1
+            pending.append((done, lr, time.perf_counter() - t0, loss.detach()))
+            snapshot = done % config.snapshot_every == 0 or done == config.iterations
+            if snapshot or done % sync_every == 0:
+                read_back()
+            if snapshot:
+                sd_cpu = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+                if average.count:
+                    snap = {"state_dict": _averaged_weights(net, average, data, dev, config,
+                                                            done),
+                            "iteration": done, "averaged_iterations": average.count}
+                    extra = {"average": {k: v.cpu() for k, v in average.state.items()},
+                             "average_count": average.count}
+                else:
+                    snap, extra = {"state_dict": sd_cpu, "iteration": done}, {}
+                _save(out / "snapshots" / f"iter_{done:06d}.pth.tar", snap)
+                _save(resume, {"state_dict": sd_cpu, "iteration": done,
+                               "optimizer": opt.state_dict(),
+                               "numpy_rng": json.dumps(rng.bit_generator.state),
+                               "torch_rng": torch.get_rng_state(), **extra})
+                with open(log_path, "a", encoding="utf-8") as fh:
+                    fh.write("".join(log_lines))
+                log_lines.clear()
+    read_back()
     if log_lines:
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write("".join(log_lines))
     write_text(out / "complete", f"{config.iterations}\n")
     return out
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool):
+    """cuDNN picks the fastest convolution algorithms for the (fixed) batch shape."""
+    import torch
+
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on or before
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _averaged_weights(net, average: WeightAverage, data: Dataset, dev, config: TrainConfig,
