@@ -1,38 +1,20 @@
 """Automatic QC flags from the facts measured while preprocessing.
 
-Each flag has a severity: ``fail`` flags make ``qc_pass`` false (the image is not
-trustworthy as a whole), ``warn`` flags are reported but keep ``qc_pass`` true. The
-rules (thresholds checked on phantoms: clean subjects raise no flag, each irregular
-variant raises its own; see docs/qc.md):
+Each flag is one entry of :data:`RULES`: a severity, the rule in words, and a predicate
+over the subject's :class:`~mimir.qc.facts.SubjectFacts` and warnings that returns None
+(not raised) or a detail (raised; may be empty text). ``fail`` flags make ``qc_pass``
+false (the image is not trustworthy as a whole), ``warn`` flags are reported but keep
+``qc_pass`` true. Adding a flag is one entry. The rules (thresholds checked on phantoms:
+clean subjects raise no flag, each irregular variant raises its own; see docs/qc.md):
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
-#: flag -> (severity, rule)
-FLAGS = {
-    "missing_stations": ("fail", "fewer than 6 water/fat station pairs after resolving "
-                                 "repeats"),
-    "fat_water_swap": ("fail", "a station's fat fraction is anti-correlated (r < 0) with its "
-                               "neighbours' in both overlaps (an end station: in its one "
-                               "overlap, while the neighbour's other overlap agrees)"),
-    "leg_swap": ("fail", "in an overlap one half (left or right) is anti-correlated and the "
-                         "other half agrees: water and fat swapped in one leg"),
-    "station_gap": ("fail", "neighbouring stations do not overlap (a gap in coverage)"),
-    "knee_not_covered": ("fail", "the body's cross-section in the lowest 5 slices exceeds 0.40 "
-                                 "of the widest cross-section in the lower third: the field "
-                                 "of view ends on the thighs, above the knees"),
-    "small_overlap": ("warn", "neighbouring stations overlap by fewer than 5 slices (15 mm)"),
-    "superimposed_station": ("warn", "a station was acquired twice; the later copy was used"),
-    "water_fat_crop": ("warn", "water and fat of a station differed in size; both cropped"),
-    "body_at_lateral_edge": ("warn", "the body touches the left or right edge in more than "
-                                     "85 % of slices"),
-    "body_at_anterior_edge": ("warn", "the body touches the anterior edge in more than 10 % "
-                                      "of slices"),
-    "preprocessing_warning": ("warn", "any other warning recorded while preprocessing"),
-}
-__doc__ += "\n" + "\n".join(f"- ``{k}`` ({sev}): {rule}." for k, (sev, rule) in FLAGS.items())
+from mimir.qc.facts import SubjectFacts
 
 KNEE_RATIO = 0.40
 LATERAL_EDGE = 0.85
@@ -41,8 +23,16 @@ SMALL_OVERLAP = 5
 EXPECTED_STATIONS = 6
 
 
+def _lt0(v) -> bool:
+    return v is not None and not math.isnan(v) and v < 0
+
+
+def _ge0(v) -> bool:
+    return v is not None and not math.isnan(v) and v >= 0
+
+
 def swapped_stations(scores: list[dict]) -> list[int]:
-    """1-based stations (neck first) whose water and fat look swapped (see FLAGS)."""
+    """1-based stations (neck first) whose water and fat look swapped (see RULES)."""
     S = len(scores) + 1
     bad = {i for i, s in enumerate(scores) if _lt0(s.get("corr"))}
     good = {i for i, s in enumerate(scores) if _ge0(s.get("corr"))}
@@ -59,67 +49,121 @@ def swapped_stations(scores: list[dict]) -> list[int]:
     return out
 
 
-def _lt0(v) -> bool:
-    return v is not None and not math.isnan(v) and v < 0
+#: Warnings that other flags already report (their codes, see mimir.notes).
+EXPLAINED_WARNINGS = ("superimposed station", "sizes differ", "do not meet")
 
 
-def _ge0(v) -> bool:
-    return v is not None and not math.isnan(v) and v >= 0
+def _missing_stations(f: SubjectFacts, _w) -> str | None:
+    n = f.water_stations
+    return f"{n} stations" if n is not None and n < EXPECTED_STATIONS else None
 
 
-def subject_flags(facts: dict, warnings: list[str]) -> dict:
+def _fat_water_swap(f: SubjectFacts, _w) -> str | None:
+    sw = swapped_stations(f.swap_scores)
+    return f"swap in station {','.join(map(str, sw))}" if sw else None
+
+
+def _leg_swap(f: SubjectFacts, _w) -> str | None:
+    found = [f"one-sided swap between stations {i + 1} and {i + 2}"
+             for i, s in enumerate(f.swap_scores)
+             if (_lt0(s.get("corr_left")) and _ge0(s.get("corr_right")))
+             or (_lt0(s.get("corr_right")) and _ge0(s.get("corr_left")))]
+    return "; ".join(found) if found else None
+
+
+def _station_gap(f: SubjectFacts, _w) -> str | None:
+    return f"overlaps {f.overlaps}" if any(o <= 0 for o in f.overlaps) else None
+
+
+def _small_overlap(f: SubjectFacts, _w) -> str | None:
+    if any(o <= 0 for o in f.overlaps):
+        return None  # a gap is reported as such
+    return f"overlaps {f.overlaps}" if any(o < SMALL_OVERLAP for o in f.overlaps) else None
+
+
+def _knee(f: SubjectFacts, _w) -> str | None:
+    r = f.bottom_ratio
+    return f"bottom ratio {r:.2f}" if SubjectFacts.finite(r) and r > KNEE_RATIO else None
+
+
+def _raised(cond: bool) -> str | None:
+    return "" if cond else None
+
+
+def _other_warning(_f, warnings: list[str]) -> str | None:
+    return _raised(any(not any(e in w for e in EXPLAINED_WARNINGS) for w in warnings))
+
+
+class Rule(NamedTuple):
+    """One QC flag: severity (``fail`` or ``warn``), the rule in words, and the
+    predicate (facts, warnings) -> detail or None."""
+
+    severity: str
+    rule: str
+    predicate: Callable[[SubjectFacts, list], str | None]
+
+
+#: flag -> Rule; the table of every QC flag.
+RULES: dict[str, Rule] = {
+    "missing_stations": Rule("fail", "fewer than 6 water/fat station pairs after resolving "
+                                     "repeats", _missing_stations),
+    "fat_water_swap": Rule("fail", "a station's fat fraction is anti-correlated (r < 0) with "
+                                   "its neighbours' in both overlaps (an end station: in its "
+                                   "one overlap, while the neighbour's other overlap agrees)",
+                           _fat_water_swap),
+    "leg_swap": Rule("fail", "in an overlap one half (left or right) is anti-correlated and "
+                             "the other half agrees: water and fat swapped in one leg",
+                     _leg_swap),
+    "station_gap": Rule("fail", "neighbouring stations do not overlap (a gap in coverage)",
+                        _station_gap),
+    "knee_not_covered": Rule("fail", "the body's cross-section in the lowest 5 slices exceeds "
+                                     "0.40 of the widest cross-section in the lower third: "
+                                     "the field of view ends on the thighs, above the knees",
+                             _knee),
+    "small_overlap": Rule("warn", "neighbouring stations overlap by fewer than 5 slices "
+                                  "(15 mm)", _small_overlap),
+    "superimposed_station": Rule("warn", "a station was acquired twice; the later copy was "
+                                         "used", lambda f, _w: _raised(f.superimposed > 0)),
+    "water_fat_crop": Rule("warn", "water and fat of a station differed in size; both "
+                                   "cropped", lambda f, _w: _raised(f.cropped > 0)),
+    "body_at_lateral_edge": Rule("warn", "the body touches the left or right edge in more "
+                                         "than 85 % of slices",
+                                 lambda f, _w: _raised(f.lateral_edge > LATERAL_EDGE)),
+    "body_at_anterior_edge": Rule("warn", "the body touches the anterior edge in more than "
+                                          "10 % of slices",
+                                  lambda f, _w: _raised(f.anterior_edge > ANTERIOR_EDGE)),
+    "preprocessing_warning": Rule("warn", "any other warning recorded while preprocessing",
+                                  _other_warning),
+}
+
+#: flag -> (severity, rule): the table without its predicates.
+FLAGS = {k: (r.severity, r.rule) for k, r in RULES.items()}
+__doc__ += "\n" + "\n".join(f"- ``{k}`` ({sev}): {rule}." for k, (sev, rule) in FLAGS.items())
+
+
+def subject_flags(facts: dict | SubjectFacts, warnings: list[str]) -> dict:
     """Flags of one subject.
 
     Returns
     -------
     dict
-        One boolean per flag in :data:`FLAGS`, plus ``qc_pass`` (no ``fail`` flag),
+        One boolean per flag in :data:`RULES`, plus ``qc_pass`` (no ``fail`` flag),
         ``qc_flags`` (the raised flags, ``;``-separated) and ``qc_detail`` (stations or
         values behind them).
     """
-    f = {k: False for k in FLAGS}
+    f = facts if isinstance(facts, SubjectFacts) else SubjectFacts.from_dict(facts)
+    out: dict = {}
     detail = []
-    n = facts.get("water_stations")
-    if n is not None and n < EXPECTED_STATIONS:
-        f["missing_stations"] = True
-        detail.append(f"{n} stations")
-    scores = facts.get("swap_scores") or []
-    sw = swapped_stations(scores)
-    if sw:
-        f["fat_water_swap"] = True
-        detail.append(f"swap in station {','.join(map(str, sw))}")
-    for i, s in enumerate(scores):
-        left, right = s.get("corr_left"), s.get("corr_right")
-        if (_lt0(left) and _ge0(right)) or (_lt0(right) and _ge0(left)):
-            f["leg_swap"] = True
-            detail.append(f"one-sided swap between stations {i + 1} and {i + 2}")
-    overlaps = facts.get("overlaps") or []
-    if any(o <= 0 for o in overlaps):
-        f["station_gap"] = True
-        detail.append(f"overlaps {overlaps}")
-    elif any(o < SMALL_OVERLAP for o in overlaps):
-        f["small_overlap"] = True
-        detail.append(f"overlaps {overlaps}")
-    ratio = facts.get("bottom_ratio")
-    if ratio is not None and not math.isnan(ratio) and ratio > KNEE_RATIO:
-        f["knee_not_covered"] = True
-        detail.append(f"bottom ratio {ratio:.2f}")
-    if facts.get("superimposed", 0) > 0:
-        f["superimposed_station"] = True
-    if facts.get("cropped", 0) > 0:
-        f["water_fat_crop"] = True
-    if facts.get("lateral_edge", 0) > LATERAL_EDGE:
-        f["body_at_lateral_edge"] = True
-    if facts.get("anterior_edge", 0) > ANTERIOR_EDGE:
-        f["body_at_anterior_edge"] = True
-    explained = ("superimposed station", "sizes differ", "do not meet")
-    if any(not any(e in w for e in explained) for w in warnings):
-        f["preprocessing_warning"] = True
-    raised = [k for k, v in f.items() if v]
-    f["qc_pass"] = not any(FLAGS[k][0] == "fail" for k in raised)
-    f["qc_flags"] = ";".join(raised)
-    f["qc_detail"] = "; ".join(detail)
-    return f
+    for name, rule in RULES.items():
+        d = rule.predicate(f, warnings)
+        out[name] = d is not None
+        if d:
+            detail.append(d)
+    raised = [k for k in RULES if out[k]]
+    out["qc_pass"] = not any(RULES[k].severity == "fail" for k in raised)
+    out["qc_flags"] = ";".join(raised)
+    out["qc_detail"] = "; ".join(detail)
+    return out
 
 
 def qc_table(cache, names: list[str]) -> pd.DataFrame:  # noqa: F821
