@@ -70,8 +70,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
           threads: int | None = None, exclude=None, exclude_column: str | None = None,
           qc: str = "warn", shard: tuple[int, int] | None = None,
           scheduler: str | None = None, cluster: str | None = None,
-          limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
-          on_batch=None, on_module=None):
+          limits: Limits = DEFAULT_LIMITS, report: bool = True, on_start=None,
+          on_preprocessed=None, on_batch=None, on_module=None):
     """Predict every module's targets for every subject, with confidence intervals.
 
     The first five arguments keep the original MIMIR ``infer`` order, so existing
@@ -114,6 +114,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
         Run on a Dask scheduler at this address, or on a new ``local[:N]`` cluster.
     limits : Limits
         Resource limits for untrusted zips.
+    report : bool
+        Write ``report.html`` after the tables (see :func:`report`).
 
     Returns
     -------
@@ -126,7 +128,34 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile, threads=threads, limits=limits, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=shard,
-                        scheduler=scheduler, cluster=cluster)
+                        scheduler=scheduler, cluster=cluster, report=report)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
                on_module=on_module)
+
+
+def report(out: str | os.PathLike, covariates: str | os.PathLike | None = None,
+           cache: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` for an ``infer`` (or ``merge``) output folder.
+
+    ``infer`` writes it at the end of every run; this rebuilds it (replacing the old
+    one), e.g. with covariates.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    covariates : path-like, optional
+        CSV/TSV with ``eid`` and ``sex`` columns (UK Biobank coding 0 female, 1 male, or
+        words): histograms split by recorded sex.
+    cache : path-like, optional
+        The image cache, when not where the run recorded it.
+
+    Returns
+    -------
+    Path
+        ``OUT/report.html``.
+    """
+    from mimir.report import build_report
+
+    return build_report(out, covariates=covariates, cache=cache)

@@ -54,6 +54,8 @@ def infer(
                                   "run on."),
     cluster: str = typer.Option(None, "--cluster", help="local[:N]: start a local Dask "
                                 "cluster of N worker processes."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html "
+                                   "(build it later with `mimir report OUT`)."),
     max_subject_bytes: int = LIMIT_SUBJECT,
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
@@ -72,7 +74,7 @@ def infer(
                         resume=resume, overwrite=overwrite, precision=precision,
                         compile=compile_, threads=threads, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
-                        scheduler=scheduler, cluster=cluster,
+                        scheduler=scheduler, cluster=cluster, report=not no_report,
                         limits=limits_options(max_subject_bytes, max_member_bytes,
                                               max_members, max_slice_pixels),
                         command=shlex.join(["mimir"] + sys.argv[1:]))
@@ -99,7 +101,16 @@ def infer(
     if len(summary.failed) > 10:
         err.print(f"... and {len(summary.failed) - 10} more (see {out_dir / 'failures.csv'})")
     out.print(summary.line())
+    _print_report(summary.report, summary.report_error, summary.out)
     raise typer.Exit(0 if summary.ok else 1)
+
+
+def _print_report(path, error: str | None, folder) -> None:
+    if path is not None:
+        out.print(f"report: {path}")
+    elif error is not None:
+        err.print(f"[yellow]report.html not written[/yellow] ({error}); the results are "
+                  f"complete; rebuild it with `mimir report {folder}`")
 
 
 def _parse_shard(text: str | None):
@@ -122,6 +133,7 @@ def merge(
     out_dir: Path = typer.Option(None, "--out", "-o", help="Where to write the merged tables "
                                  "(default: the single SOURCE)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
 ):
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
     from mimir.errors import UsageError
@@ -131,8 +143,9 @@ def merge(
         if len(sources) != 1:
             raise UsageError("give --out when merging several folders")
         out_dir = sources[0]
-    res = run(sources, out_dir, overwrite=overwrite)
+    res = run(sources, out_dir, overwrite=overwrite, report=not no_report)
     out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
+    _print_report(res["report"], res["report_error"], out_dir)
 
 
 @modules_app.command("install")

@@ -15,7 +15,8 @@ Durability. Each module's predictions are appended, batch by batch, to a journal
 ``OUT/.mimir/journal/`` (flushed and fsynced). The final tables (``predictions.csv``,
 ``predictions.parquet``, ``<module>/predictions.csv``, ``qc.csv``, ``failures.csv``)
 are written atomically at the end and ``run.json`` last: an interrupted run leaves only
-the journal, never a table that looks complete but is not.
+the journal, never a table that looks complete but is not. ``report.html``
+(:mod:`mimir.report`) is built after them; its failure is reported, never fatal.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class InferOptions:
     scheduler: str | None = None
     cluster: str | None = None
     command: str = ""
+    report: bool = True
 
 
 @dataclass
@@ -79,6 +81,8 @@ class InferSummary:
     failures: list = field(default_factory=list)
     module_failures: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    report: Path | None = None
+    report_error: str | None = None
 
     @property
     def failed(self) -> list:
@@ -585,7 +589,28 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         "complete": True,
     }
     write_text(out / "run.json", json.dumps(run, indent=1))
+    if opts.report:
+        summary.report, summary.report_error = write_report(out)
     return summary
+
+
+def write_report(out: Path) -> tuple[Path | None, str | None]:
+    """Build ``OUT/report.html`` once the tables are written (:mod:`mimir.report`).
+
+    A report that cannot be built never costs the run its results: the error is
+    returned as a message (rebuild with ``mimir report OUT``), not raised.
+
+    Returns
+    -------
+    (Path or None, str or None)
+        The report, or None and what went wrong.
+    """
+    try:
+        from mimir.report import build_report
+
+        return build_report(out), None
+    except Exception as exc:  # the tables are safe; tell the user and go on
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _torch_version() -> str:
@@ -594,7 +619,8 @@ def _torch_version() -> str:
     return torch.__version__
 
 
-def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dict:
+def merge(sources: list, out: str | os.PathLike, overwrite: bool = False,
+          report: bool = True) -> dict:
     """Combine the outputs of ``--shard`` runs into one set of tables.
 
     Parameters
@@ -606,11 +632,14 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dic
         Where to write the merged tables (may be the run folder itself).
     overwrite : bool
         Replace merged tables already in ``out``.
+    report : bool
+        Write ``report.html`` for the merged tables.
 
     Returns
     -------
     dict
-        ``shards``, ``subjects``, ``missing`` (shard numbers not found or incomplete).
+        ``shards``, ``subjects``, ``missing`` (shard numbers not found or incomplete),
+        ``report`` and ``report_error`` (see :func:`write_report`).
     """
     from mimir.modules.format import load_module
 
@@ -664,4 +693,6 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dic
                              skipped, failures, set())
     write_text(out / "merged.json", json.dumps({"shards": [str(d) for d in dirs],
                                                 "subjects": len(table)}, indent=1))
-    return {"shards": len(dirs), "subjects": len(table), "missing": missing}
+    rep, rep_err = write_report(out) if report else (None, None)
+    return {"shards": len(dirs), "subjects": len(table), "missing": missing, "report": rep,
+            "report_error": rep_err}
