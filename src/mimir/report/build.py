@@ -39,9 +39,14 @@ from mimir.report.thumbs import STATION_FLAGS, Thumbs, data_uri
 #: Fewest predictions of a target for which outliers are looked for.
 OUTLIER_MIN_N = 10
 #: Outliers shown per target (at most; fewer when the image budget runs short).
-OUTLIERS_SHOWN = 8
+OUTLIERS_SHOWN = 6
+#: Display scale of outlier and QC thumbnails (four to a row).
+OUTLIER_SCALE = 0.75
+QC_SCALE = 0.78
 #: Thumbnails per QC flag.
 QC_SHOWN = 12
+#: Flagged subjects looked up in the cache per flag when picking its thumbnails.
+QC_CANDIDATES = 200
 #: Failure examples per kind.
 FAILURE_EXAMPLES = 5
 #: Distinct images embedded in one page.
@@ -210,6 +215,7 @@ def targets_section(data: RunData, st: dict) -> Section:
                 f"{' (the ' + lab + ' interval is mean &#177; z &#215; sd)' if lab else ''}; "
                 "uncertain: sd above the module's threshold (the <code>_uncertain</code> "
                 "columns).</p>")
+    figs = []
     for t in data.targets:
         d = st[t.label]
         groups = None
@@ -218,9 +224,10 @@ def targets_section(data: RunData, st: dict) -> Section:
         s = d["summary"]
         png = plots.target_figure(d["x"], d["sd"], groups, t.axis_label, t.unit, d["bounds"],
                                   s["uncertain"], s["uncertain_n"])
-        body.append(f"<h3 id='t-{esc(t.label)}'>{esc(t.axis_label)}"
-                    f"{' &#183; ' + esc(t.module) if t.module else ''}</h3>")
-        body.append(img(data_uri(png), f"histograms of {t.label}"))
+        figs.append(f"<div class='tg'><h3 id='t-{esc(t.label)}'>{esc(t.axis_label)}"
+                    f"{' &#183; ' + esc(t.module) if t.module else ''}</h3>"
+                    f"{img(data_uri(png), f'histograms of {t.label}')}</div>")
+    body.append("<div class='plots'>" + "".join(figs) + "</div>")
     if not data.targets:
         body.append("<p>The prediction table holds no targets.</p>")
     return Section("targets", "Targets", "\n".join(body))
@@ -260,7 +267,7 @@ def outliers_section(data: RunData, st: dict, thumbs: Thumbs) -> Section:
             cap = (f"<b>{esc(name)}</b><br>{esc(fmt(d['x'][i]))}{esc(_interval(d, i))}"
                    f" {esc(t.unit)}, z = {zi:+.1f}"
                    + (f"<br>QC: {esc(flags)}" if flags and flags != "nan" else ""))
-            cards.append(thumbs.figure(name, cap))
+            cards.append(thumbs.figure(name, cap, scale=OUTLIER_SCALE))
         body.append("<div class='grid'>" + "".join(cards) + "</div>")
         if len(idx) > per:
             body.append(f"<p class='muted'>... and {fmt(len(idx) - per)} more "
@@ -301,7 +308,12 @@ def qc_section(data: RunData, thumbs: Thumbs) -> Section:
         body.append(QC_LEGEND.format(n=QC_SHOWN))
     for r in raised:
         names = shuffled(flagged_names(data.qc, r.flag))
-        picked = [n for n in names[:QC_SHOWN * 5] if thumbs.has(n)][:QC_SHOWN]
+        picked = []
+        for n in names[:QC_CANDIDATES]:
+            if thumbs.has(n):
+                picked.append(n)
+                if len(picked) == QC_SHOWN:
+                    break
         body.append(f"<h3 id='flag-{esc(r.flag)}'>{esc(r.flag)} ({esc(r.severity or '-')}):"
                     f" {fmt(int(r.subjects))}</h3>")
         if not picked:
@@ -312,7 +324,7 @@ def qc_section(data: RunData, thumbs: Thumbs) -> Section:
             d = detail.get(n, "")
             cap = f"<b>{esc(n)}</b>" + (f"<br>{esc(d)}" if d and d != "nan" else "")
             cards.append(thumbs.figure(n, cap, flag=r.flag if r.flag in STATION_FLAGS
-                                       else None))
+                                       else None, scale=QC_SCALE))
         body.append("<div class='grid'>" + "".join(cards) + "</div>")
     return Section("qc", "Quality control", "\n".join(body))
 

@@ -23,9 +23,9 @@ th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.85em;word-break:break-all}
 nav a{margin-right:1em}.muted{color:#555;font-size:.9em}
 img.plot{display:block;max-width:100%;height:auto}
-.plots{display:flex;flex-wrap:wrap;gap:6px}
+.plots{display:flex;flex-wrap:wrap;gap:6px 20px}.tg h3{margin-top:.8em}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
-figure.th{margin:0;font-size:.78em;max-width:390px}
+figure.th{margin:0;font-size:.78em}
 figure.th figcaption{word-break:break-all;margin-top:2px}
 .im{position:relative;background-size:100% 100%;background-color:#000;
  -webkit-print-color-adjust:exact;print-color-adjust:exact}
@@ -99,7 +99,7 @@ def fmt(v, digits: int = 4) -> str:
         return "-"
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
-    if 10 ** digits <= abs(f) < 1e6:
+    if 1000 <= abs(f) < 1e6:
         return f"{f:,.0f}"
     return f"{f:.{digits}g}"
 

@@ -91,8 +91,8 @@ def target_figure(values, sd, groups=None, axis_label: str = "", unit: str = "",
     x = np.asarray(values, dtype=np.float64)
     s = np.asarray(sd, dtype=np.float64)
     ok = np.isfinite(x)
-    fig = _figure(9.0, 2.7)
-    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    fig = _figure(6.6, 2.5)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.7, 1]})
     if ok.sum() == 0:
         ax.text(0.5, 0.5, "no predictions", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -114,12 +114,11 @@ def target_figure(values, sd, groups=None, axis_label: str = "", unit: str = "",
             for b in bounds:
                 if lo <= b <= hi:
                     ax.axvline(b, color="0.1", linestyle=(0, (1, 2)), linewidth=1.0)
-        note = f"{outside:,} beyond the axis (counted at its ends)" if outside else ""
-        if note:
-            ax.text(0.99, 0.97, note, ha="right", va="top", fontsize=7,
-                    transform=ax.transAxes)
+        if outside:
+            ax.set_title(f"{outside:,} beyond the axis, counted at its ends", fontsize=7,
+                         loc="right")
         ax.legend(fontsize=7, loc="upper left", frameon=False)
-        ax.set_ylim(top=ax.get_ylim()[1] * 1.18)
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.25)
     ax.set_xlabel(axis_label, fontsize=9)
     ax.set_ylabel("subjects", fontsize=9)
     ax.tick_params(labelsize=8)
@@ -128,10 +127,9 @@ def target_figure(values, sd, groups=None, axis_label: str = "", unit: str = "",
         slo, shi = plot_range(sv)
         ax2.hist(np.clip(sv, slo, shi), bins=np.linspace(slo, shi, _bins(sv.size) + 1),
                  **GROUP_STYLE["all"])
-        ax2.set_ylim(top=ax2.get_ylim()[1] * 1.18)
     text = ("no uncertainty flags" if not np.isfinite(uncertain)
             else f"flagged uncertain: {uncertain:.1%} ({uncertain_n:,})")
-    ax2.text(0.98, 0.97, text, ha="right", va="top", fontsize=7.5, transform=ax2.transAxes)
+    ax2.set_title(text, fontsize=7, loc="right")
     u = unit.strip()
     ax2.set_xlabel(f"predicted sd {u}" if u.startswith("(") or not u
                    else f"predicted sd ({u})", fontsize=9)

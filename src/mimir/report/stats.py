@@ -137,8 +137,10 @@ def bool_values(column) -> tuple[np.ndarray, np.ndarray]:
     known : ndarray of bool
         True where the entry is a boolean at all.
     """
-    s = pd.Series(column, dtype=object)
-    text = s.map(lambda v: str(v).strip().lower() if v is not None and v == v else "")
+    s = pd.Series(column)
+    if s.dtype == bool:
+        return s.to_numpy(), np.ones(len(s), dtype=bool)
+    text = s.astype(str).str.strip().str.lower()
     value = text.isin(("true", "1", "1.0")).to_numpy()
     known = value | text.isin(("false", "0", "0.0")).to_numpy()
     return value, known

@@ -140,27 +140,30 @@ class Thumbs:
         """Style rules of every thumbnail handed out."""
         return "\n".join(self._rules)
 
-    def figure(self, name: str, caption: str, flag: str | None = None) -> str:
-        """HTML of one thumbnail with its caption (and outlines for station flags)."""
+    def figure(self, name: str, caption: str, flag: str | None = None,
+               scale: float = 1.0) -> str:
+        """HTML of one thumbnail with its caption (and outlines for station flags),
+        shown at ``scale`` times its size."""
         cls = self.image_class(name)
-        w, h = 3 * self.size, self.size
+        w, h = round(3 * self.size * scale), round(self.size * scale)
         if cls is None:
             why = "thumbnail limit reached" if self.has(name) else "image not in cache"
             body = f"<div class='im none' style='width:{w}px;height:{h}px'>{why}</div>"
         else:
             svg = ""
             if flag is not None:
-                svg = station_svg(self.facts(name), flag, self.size)
+                svg = station_svg(self.facts(name), flag, self.size, scale)
             body = (f"<div class='im {cls}' style='width:{w}px;height:{h}px' role='img' "
                     f"aria-label='{html.escape(name, quote=True)}'>{svg}</div>")
-        return f"<figure class='th'>{body}<figcaption>{caption}</figcaption></figure>"
+        return (f"<figure class='th' style='width:{w}px'>{body}<figcaption>{caption}"
+                "</figcaption></figure>")
 
 
 def _y(k: float, z: int, h: int) -> float:
     return round(min(max(k, 0), z) / z * h, 1)
 
 
-def station_svg(facts: dict, flag: str, size: int = 128) -> str:
+def station_svg(facts: dict, flag: str, size: int = 128, scale: float = 1.0) -> str:
     """Inline SVG drawing the stations over a thumbnail (empty when not applicable).
 
     Drawn: each overlap between neighbouring stations as a band between the next
@@ -178,7 +181,9 @@ def station_svg(facts: dict, flag: str, size: int = 128) -> str:
     flag : str
         The flag the thumbnail illustrates.
     size : int
-        Thumbnail channel side in pixels.
+        Thumbnail channel side in pixels (the drawing's coordinates).
+    scale : float
+        Display scale of the thumbnail.
     """
     if flag not in STATION_FLAGS:
         return ""
@@ -221,5 +226,6 @@ def station_svg(facts: dict, flag: str, size: int = 128) -> str:
     for i, (a, b) in enumerate(slices):
         y = (_y(a, z, h) + _y(b, z, h)) / 2
         parts.append(f"<text class='sn' x='3' y='{y + 3:.1f}'>{i + 1}</text>")
-    return (f"<svg class='ovl' viewBox='0 0 {w} {h}' width='{w}' height='{h}' "
+    return (f"<svg class='ovl' viewBox='0 0 {w} {h}' width='{round(w * scale)}' "
+            f"height='{round(h * scale)}' "
             f"aria-hidden='true'>{''.join(parts)}</svg>")
