@@ -53,7 +53,10 @@ SCRIPT = """<script>
   function note(msg) {
     root.setAttribute("data-errors", (root.getAttribute("data-errors") || "") + msg + "\\n");
   }
-  window.addEventListener("error", function (e) { note("error: " + e.message); }, true);
+  window.addEventListener("error", function (e) {
+    var t = e.target || {};
+    note(e.message ? "error: " + e.message : "not loaded: " + (t.src || t.href || t.tagName));
+  }, true);
   window.addEventListener("load", function () {
     var imgs = document.images, ok = 0;
     for (var i = 0; i < imgs.length; i++) { if (imgs[i].naturalWidth > 0) ok++; }
