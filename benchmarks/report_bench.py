@@ -127,6 +127,7 @@ def make_output(folder: Path, n: int = 50_000, cached: int = 200, seed: int = 0,
         ``subjects``, ``rows``, ``targets``, ``cached``, ``seconds``.
     """
     from mimir.cache.store import Cache, CacheEntry
+    from mimir.report.build import OUTLIERS_SHOWN, QC_SHOWN
     from mimir.report.stats import find_outliers, shuffled
 
     t0 = time.perf_counter()
@@ -213,9 +214,9 @@ def make_output(folder: Path, n: int = 50_000, cached: int = 200, seed: int = 0,
         if c.endswith("_mean_in_(male = 1)") or "_mean_in_" not in c:
             continue
         idx, _ = find_outliers(df[c].to_numpy())
-        show += list(pred_names[idx[:8]])
+        show += list(pred_names[idx[:OUTLIERS_SHOWN]])
     for f in FLAG_RATES:
-        show += shuffled(list(pred_names[flags[f]]))[:12]
+        show += shuffled(list(pred_names[flags[f]]))[:QC_SHOWN]
     show = list(dict.fromkeys(show))
     chosen = set(show)
     rest = [x for x in shuffled(list(pred_names), seed=1) if x not in chosen]
@@ -291,14 +292,24 @@ def run_bench(n: int, cached: int, rounds: int, work: Path,
     made = make_output(out, n=n, cached=cached, work=work / "phantoms")
     mimir_cmd = Path(sys.executable).parent / "mimir"
     cmd = [str(mimir_cmd), "report", str(out)]
-    times = []
+    # GNU time reports the command's own peak memory (a child forked from this large
+    # process would inherit its resident size in the figure)
+    gnu_time = Path("/usr/bin/time")
+    wrap = [str(gnu_time), "-f", "maxrss_kib %M"] if gnu_time.is_file() else []
+    times, peaks = [], []
+    load = os.getloadavg()[0]
     for _ in range(rounds):
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(wrap + cmd, check=True, capture_output=True, text=True,
+                              timeout=600)
         times.append(time.perf_counter() - t0)
+        peaks += [int(ln.split()[1]) / 1024 for ln in done.stderr.splitlines()
+                  if ln.startswith("maxrss_kib ")]
+    peak = max(peaks) if peaks else float("nan")
     page = out / "report.html"
     text = page.read_text(encoding="utf-8")
-    res = {"made": made, "build_s": times, "size_bytes": page.stat().st_size,
+    res = {"made": made, "build_s": times, "load_before": load, "peak_mib": peak,
+           "size_bytes": page.stat().st_size,
            "images": text.count("background-image:url(data:image/png"),
            "plots": text.count("<img class='plot'")}
     if browser():
@@ -325,7 +336,9 @@ def markdown(res: dict, info: dict, command: str) -> str:
         "",
         f"Machine: {info['cpu']} (lscpu model name), {info['cores']} cores, "
         f"{info['memory_gib']} GiB; Python {info['python']}, matplotlib "
-        f"{info['matplotlib']}, mimir {info['mimir']}.",
+        f"{info['matplotlib']}, mimir {info['mimir']}. One-minute load average when "
+        f"the timings started: {res['load_before']:.1f} (the cores are shared with other "
+        "work, so times are upper bounds).",
         "",
         f"Synthetic `infer` output folder: {made['subjects']:,} subjects, "
         f"{made['rows']:,} predicted (the rest failed or excluded), {made['targets']} "
@@ -337,6 +350,7 @@ def markdown(res: dict, info: dict, command: str) -> str:
         "|---|---|---|",
         f"| `mimir report OUT` wall time, fresh process (s, each round) | "
         f"{', '.join(f'{x:.1f}' for x in b)} (median {statistics.median(b):.1f}) | < 60 |",
+        f"| peak memory of `mimir report` (MiB) | {res['peak_mib']:.0f} | |",
         f"| report.html size (MB) | {res['size_bytes'] / 1e6:.2f} | < 10 |",
         f"| thumbnails embedded / figures | {res['images']} / {res['plots']} | |",
     ]
