@@ -162,7 +162,7 @@ def truth_figure(truth, pred, lower, upper, axis_label: str) -> bytes:
     hi = np.asarray(upper, dtype=np.float64)
     ok = np.isfinite(y) & np.isfinite(m)
     y, m, lo, hi = y[ok], m[ok], lo[ok], hi[ok]
-    fig = _figure(3.3, 3.1)
+    fig = _figure(3.2, 3.0)
     ax = fig.subplots()
     if y.size:
         inside = (y >= lo) & (y <= hi)
