@@ -68,10 +68,10 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
           device: str = "auto", workers: int = 1, ci: float = 0.95, resume: bool = False,
           overwrite: bool = False, precision: str = "fp32", compile: bool = False,
           threads: int | None = None, exclude=None, exclude_column: str | None = None,
-          qc: str = "warn", shard: tuple[int, int] | None = None,
+          qc: str = "warn", shard: tuple[int, int] | None = None, report: bool = True,
           scheduler: str | None = None, cluster: str | None = None,
-          limits: Limits = DEFAULT_LIMITS, report: bool = True, on_start=None,
-          on_preprocessed=None, on_batch=None, on_module=None):
+          limits: Limits = DEFAULT_LIMITS, on_start=None, on_preprocessed=None,
+          on_batch=None, on_module=None):
     """Predict every module's targets for every subject, with confidence intervals.
 
     The first five arguments keep the original MIMIR ``infer`` order, so existing
@@ -110,12 +110,12 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     shard : (int, int), optional
         (I, N): only this job's share of the subjects, written to
         ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.inference.run.merge`).
+    report : bool
+        Write ``report.html`` after the tables (see :func:`report`).
     scheduler, cluster : str, optional
         Run on a Dask scheduler at this address, or on a new ``local[:N]`` cluster.
     limits : Limits
         Resource limits for untrusted zips.
-    report : bool
-        Write ``report.html`` after the tables (see :func:`report`).
 
     Returns
     -------
@@ -125,10 +125,10 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     from mimir.inference.run import infer as run
 
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
-                        resume=resume, overwrite=overwrite, precision=precision,
+                        resume=resume, overwrite=overwrite, precision=precision, report=report,
                         compile=compile, threads=threads, limits=limits, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=shard,
-                        scheduler=scheduler, cluster=cluster, report=report)
+                        scheduler=scheduler, cluster=cluster)
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
                on_module=on_module)

@@ -72,9 +72,9 @@ def infer(
         raise UsageError("--precision must be fp32, bf16 or fp16")
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
-                        compile=compile_, threads=threads, exclude=exclude,
+                        compile=compile_, threads=threads, exclude=exclude, report=not no_report,
                         exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
-                        scheduler=scheduler, cluster=cluster, report=not no_report,
+                        scheduler=scheduler, cluster=cluster,
                         limits=limits_options(max_subject_bytes, max_member_bytes,
                                               max_members, max_slice_pixels),
                         command=shlex.join(["mimir"] + sys.argv[1:]))
@@ -138,14 +138,16 @@ def merge(
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
     from mimir.errors import UsageError
     from mimir.inference.run import merge as run
+    from mimir.inference.run import write_report
 
     if out_dir is None:
         if len(sources) != 1:
             raise UsageError("give --out when merging several folders")
         out_dir = sources[0]
-    res = run(sources, out_dir, overwrite=overwrite, report=not no_report)
+    res = run(sources, out_dir, overwrite=overwrite)
     out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
-    _print_report(res["report"], res["report_error"], out_dir)
+    if not no_report:
+        _print_report(*write_report(Path(out_dir)), out_dir)
 
 
 @modules_app.command("install")

@@ -619,8 +619,7 @@ def _torch_version() -> str:
     return torch.__version__
 
 
-def merge(sources: list, out: str | os.PathLike, overwrite: bool = False,
-          report: bool = True) -> dict:
+def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dict:
     """Combine the outputs of ``--shard`` runs into one set of tables.
 
     Parameters
@@ -632,14 +631,11 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False,
         Where to write the merged tables (may be the run folder itself).
     overwrite : bool
         Replace merged tables already in ``out``.
-    report : bool
-        Write ``report.html`` for the merged tables.
 
     Returns
     -------
     dict
-        ``shards``, ``subjects``, ``missing`` (shard numbers not found or incomplete),
-        ``report`` and ``report_error`` (see :func:`write_report`).
+        ``shards``, ``subjects``, ``missing`` (shard numbers not found or incomplete).
     """
     from mimir.modules.format import load_module
 
@@ -693,6 +689,4 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False,
                              skipped, failures, set())
     write_text(out / "merged.json", json.dumps({"shards": [str(d) for d in dirs],
                                                 "subjects": len(table)}, indent=1))
-    rep, rep_err = write_report(out) if report else (None, None)
-    return {"shards": len(dirs), "subjects": len(table), "missing": missing, "report": rep,
-            "report_error": rep_err}
+    return {"shards": len(dirs), "subjects": len(table), "missing": missing}
