@@ -590,27 +590,10 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     }
     write_text(out / "run.json", json.dumps(run, indent=1))
     if opts.report:
-        summary.report, summary.report_error = write_report(out)
+        from mimir.report import try_build_report  # lazy: matplotlib only when needed
+
+        summary.report, summary.report_error = try_build_report(out)
     return summary
-
-
-def write_report(out: Path) -> tuple[Path | None, str | None]:
-    """Build ``OUT/report.html`` once the tables are written (:mod:`mimir.report`).
-
-    A report that cannot be built never costs the run its results: the error is
-    returned as a message (rebuild with ``mimir report OUT``), not raised.
-
-    Returns
-    -------
-    (Path or None, str or None)
-        The report, or None and what went wrong.
-    """
-    try:
-        from mimir.report import build_report
-
-        return build_report(out), None
-    except Exception as exc:  # the tables are safe; tell the user and go on
-        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _torch_version() -> str:

@@ -11,6 +11,6 @@ itself, each target's distribution, outliers, QC flags and failures. Modules:
 - :mod:`mimir.report.build`: the sections and :func:`build_report`.
 """
 
-from mimir.report.build import REPORT_NAME, build_report
+from mimir.report.build import REPORT_NAME, build_report, try_build_report
 
-__all__ = ["REPORT_NAME", "build_report"]
+__all__ = ["REPORT_NAME", "build_report", "try_build_report"]

@@ -396,3 +396,21 @@ def build_report(out: str | os.PathLike, covariates: str | os.PathLike | None = 
     path = Path(dest) if dest is not None else Path(out) / REPORT_NAME
     write_text(path, page)
     return path
+
+
+def try_build_report(out: str | os.PathLike) -> tuple[Path | None, str | None]:
+    """Build ``OUT/report.html`` at the end of ``infer`` or ``merge``, never failing.
+
+    The tables are written before; a report that cannot be built must not cost the run
+    its results, so any error comes back as a message (rebuild with ``mimir report
+    OUT``) instead of being raised.
+
+    Returns
+    -------
+    (Path or None, str or None)
+        The report, or None and what went wrong.
+    """
+    try:
+        return build_report(out), None
+    except Exception as exc:  # the results are safe; the caller tells the user
+        return None, f"{type(exc).__name__}: {exc}"
