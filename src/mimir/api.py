@@ -107,11 +107,11 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     qc : {'warn', 'strict', 'off'}
         QC flags as columns (warn), and no predictions for subjects failing QC
         (strict), or no QC columns (off).
+    report : bool
+        Write ``report.html`` after the tables (see :func:`report`).
     shard : (int, int), optional
         (I, N): only this job's share of the subjects, written to
         ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.inference.run.merge`).
-    report : bool
-        Write ``report.html`` after the tables (see :func:`report`).
     scheduler, cluster : str, optional
         Run on a Dask scheduler at this address, or on a new ``local[:N]`` cluster.
     limits : Limits

@@ -138,7 +138,6 @@ def merge(
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
     from mimir.errors import UsageError
     from mimir.inference.run import merge as run
-    from mimir.report import try_build_report
 
     if out_dir is None:
         if len(sources) != 1:
@@ -147,6 +146,8 @@ def merge(
     res = run(sources, out_dir, overwrite=overwrite)
     out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
     if not no_report:
+        from mimir.report import try_build_report
+
         _print_report(*try_build_report(out_dir), out_dir)
 
 
