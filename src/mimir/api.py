@@ -64,6 +64,33 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
                             limits=limits, excluded=excluded, on_record=on_record)
 
 
+def report(out: str | os.PathLike, covariates: str | os.PathLike | None = None,
+           cache: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` for an ``infer`` (or ``merge``) output folder.
+
+    ``infer`` writes it at the end of every run; this rebuilds it (replacing the old
+    one), e.g. with covariates.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    covariates : path-like, optional
+        CSV/TSV with ``eid`` and ``sex`` columns (UK Biobank coding 0 female, 1 male, or
+        words): histograms split by recorded sex.
+    cache : path-like, optional
+        The image cache, when not where the run recorded it.
+
+    Returns
+    -------
+    Path
+        ``OUT/report.html``.
+    """
+    from mimir.report import build_report
+
+    return build_report(out, covariates=covariates, cache=cache)
+
+
 def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 32, *,
           device: str = "auto", workers: int = 1, ci: float = 0.95, resume: bool = False,
           overwrite: bool = False, precision: str = "fp32", compile: bool = False,
@@ -133,29 +160,3 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
                on_module=on_module)
 
-
-def report(out: str | os.PathLike, covariates: str | os.PathLike | None = None,
-           cache: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` for an ``infer`` (or ``merge``) output folder.
-
-    ``infer`` writes it at the end of every run; this rebuilds it (replacing the old
-    one), e.g. with covariates.
-
-    Parameters
-    ----------
-    out : path-like
-        The output folder.
-    covariates : path-like, optional
-        CSV/TSV with ``eid`` and ``sex`` columns (UK Biobank coding 0 female, 1 male, or
-        words): histograms split by recorded sex.
-    cache : path-like, optional
-        The image cache, when not where the run recorded it.
-
-    Returns
-    -------
-    Path
-        ``OUT/report.html``.
-    """
-    from mimir.report import build_report
-
-    return build_report(out, covariates=covariates, cache=cache)
