@@ -159,4 +159,3 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     return run(paths_dicoms or [], paths_modules, path_out, cache=path_cache, options=opts,
                on_start=on_start, on_preprocessed=on_preprocessed, on_batch=on_batch,
                on_module=on_module)
-
