@@ -322,6 +322,14 @@ def run_bench(n: int, cached: int, rounds: int, work: Path,
         res["chromium_s"], res["chromium_blank_s"] = render, base
         if screenshot is not None:
             chromium_shot(page, screenshot, work / "pshot", height=4200)
+            # the later sections, seen by hiding the ones before them in a copy
+            for part, hide, height in (("outliers", "#run,#targets", 2000),
+                                       ("qc", "#run,#targets,#outliers", 2800)):
+                view = work / f"view-{part}.html"
+                view.write_text(text.replace("</style>", f"{hide}{{display:none}}</style>", 1),
+                                encoding="utf-8")
+                chromium_shot(view, screenshot.with_name(f"{screenshot.stem}-{part}.png"),
+                              work / f"pshot-{part}", height=height)
     return res
 
 
@@ -376,7 +384,9 @@ def main() -> None:
     ap.add_argument("--cached", type=int, default=200, help="images in the cache")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--write", type=Path, help="Markdown page to write")
-    ap.add_argument("--screenshot", type=Path, help="also save a screenshot of the report")
+    ap.add_argument("--screenshot", type=Path, help="also save screenshots of the report: "
+                    "its top, and its outliers and QC sections (STEM-outliers.png, "
+                    "STEM-qc.png)")
     ap.add_argument("--keep", type=Path, help="build in this folder and keep it")
     args = ap.parse_args()
     command = "python benchmarks/report_bench.py " + " ".join(sys.argv[1:])

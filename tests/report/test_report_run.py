@@ -228,6 +228,7 @@ def test_synthetic_cohort_outliers_and_thumbnail_budget(tmp_path):
 
     from mimir.report import build_report
     from mimir.report.build import OUTLIERS_SHOWN, QC_SHOWN
+    from mimir.report.page import fmt
 
     made = make_output(tmp_path / "out", n=3000, cached=120, work=tmp_path / "ph")
     page = build_report(tmp_path / "out")
@@ -241,10 +242,11 @@ def test_synthetic_cohort_outliers_and_thumbnail_budget(tmp_path):
         if m and not m.group(2).startswith("("):
             found[f"{m.group(1)} ({m.group(2)})"] = len(find_outliers(table[c])[0])
     label, n_out = max(found.items(), key=lambda kv: kv[1])
-    assert n_out > OUTLIERS_SHOWN
-    section = text.split(f"<h3>{label}: {n_out} beyond 4 z")[1].split("<h3>")[0]
-    assert section.count("<figure class='th'") == OUTLIERS_SHOWN
-    assert f"... and {n_out - OUTLIERS_SHOWN} more" in section
+    per = int(re.search(r"at most (\d+) per target are shown", text).group(1))
+    assert 1 <= per <= OUTLIERS_SHOWN and n_out > per
+    section = text.split(f"<h3>{label}: {fmt(n_out)} beyond 4 z")[1].split("<h3>")[0]
+    assert section.count("<figure class='th'") == per
+    assert f"... and {fmt(n_out - per)} more" in section
     quiet = [k for k, v in found.items() if v == 0]
     assert all(f"<h3>{k}:" not in text for k in quiet)
     knee = text.split("<h3 id='flag-knee_not_covered'>")[1].split("<h3")[0]

@@ -168,3 +168,11 @@ def test_station_outlines_placed_by_slice_and_flag():
                                         (float("nan"), "-"), (None, "-"), (3.0, "3")])
 def test_numbers_for_people(value, text):
     assert fmt(value) == text
+
+
+@pytest.mark.parametrize("room,targets,want", [(240, 3, 8), (108, 19, 4), (60, 19, 3),
+                                               (5, 19, 1), (0, 0, 1), (70, 10, 4)])
+def test_outliers_per_target_shares_the_image_budget(room, targets, want):
+    from mimir.report.build import outliers_per_target
+
+    assert outliers_per_target(room, targets) == want

@@ -39,7 +39,7 @@ from mimir.report.thumbs import STATION_FLAGS, Thumbs, data_uri
 #: Fewest predictions of a target for which outliers are looked for.
 OUTLIER_MIN_N = 10
 #: Outliers shown per target (at most; fewer when the image budget runs short).
-OUTLIERS_SHOWN = 6
+OUTLIERS_SHOWN = 8
 #: Display scale of outlier and QC thumbnails (four to a row).
 OUTLIER_SCALE = 0.75
 QC_SCALE = 0.78
@@ -240,11 +240,20 @@ def _interval(d: dict, i: int) -> str:
     return f" [{fmt(lo)}, {fmt(hi)}]"
 
 
+def outliers_per_target(room: int, targets: int, cap: int = OUTLIERS_SHOWN,
+                        row: int = 4) -> int:
+    """Outliers shown per target: ``cap``, or fewer so that ``targets`` targets share
+    ``room`` images; whole rows of ``row`` thumbnails where possible; at least 1."""
+    per = min(cap, room // max(targets, 1))
+    if per >= row:
+        per -= per % row
+    return max(per, 1)
+
+
 def outliers_section(data: RunData, st: dict, thumbs: Thumbs) -> Section:
     """Per target, subjects beyond the robust z limit, most extreme first, with images."""
     with_out = [t for t in data.targets if len(st[t.label]["outliers"][0])]
-    room = max(thumbs.budget - thumbs.used, 0)
-    per = max(1, min(OUTLIERS_SHOWN, room // max(len(with_out), 1)))
+    per = outliers_per_target(max(thumbs.budget - thumbs.used, 0), len(with_out))
     body = [f"<p>Subjects whose prediction lies more than {OUTLIER_Z:g} robust z-scores "
             "from the target's median (z = (value - median) / (1.4826 &#215; median "
             f"absolute deviation)); at most {per} per target are shown, most extreme "
