@@ -30,6 +30,8 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --write docs/benchmarks.md
+	$(BIN)/python benchmarks/report_bench.py --write docs/benchmarks-report.md \
+		--screenshot docs/report-cohort.png
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache

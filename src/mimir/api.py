@@ -68,11 +68,38 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
                             limits=limits, excluded=excluded, on_record=on_record)
 
 
+def report(out: str | os.PathLike, covariates: str | os.PathLike | None = None,
+           cache: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` for an ``infer`` (or ``merge``) output folder.
+
+    ``infer`` writes it at the end of every run; this rebuilds it (replacing the old
+    one), e.g. with covariates.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    covariates : path-like, optional
+        CSV/TSV with ``eid`` and ``sex`` columns (UK Biobank coding 0 female, 1 male, or
+        words): histograms split by recorded sex.
+    cache : path-like, optional
+        The image cache, when not where the run recorded it.
+
+    Returns
+    -------
+    Path
+        ``OUT/report.html``.
+    """
+    from mimir.report import build_report
+
+    return build_report(out, covariates=covariates, cache=cache)
+
+
 def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 32, *,
           device: str = "auto", workers: int = 1, ci: float = 0.95, resume: bool = False,
           overwrite: bool = False, precision: str = "fp32", compile: bool = False,
           threads: int | None = None, exclude=None, exclude_column: str | None = None,
-          qc: str = "warn", shard: tuple[int, int] | None = None,
+          qc: str = "warn", shard: tuple[int, int] | None = None, report: bool = True,
           scheduler: str | None = None, cluster: str | None = None,
           ids: str | os.PathLike | None = None, dicom_dir: str | os.PathLike | None = None,
           instance: int = 2, limits: Limits = DEFAULT_LIMITS, on_start=None,
@@ -114,6 +141,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     qc : {'warn', 'strict', 'off'}
         QC flags as columns (warn), and no predictions for subjects failing QC
         (strict), or no QC columns (off).
+    report : bool
+        Write ``report.html`` after the tables (see :func:`report`).
     shard : (int, int), optional
         (I, N): only this job's share of the subjects, written to
         ``<path_out>/shards/I-of-N`` (combine with :func:`mimir.execution.merge.merge`).
@@ -134,7 +163,7 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out, batch_size: int = 3
     from mimir.execution.sink import Hooks
 
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
-                        resume=resume, overwrite=overwrite, precision=precision,
+                        resume=resume, overwrite=overwrite, precision=precision, report=report,
                         compile=compile, threads=threads, limits=limits, exclude=exclude,
                         exclude_column=exclude_column, qc=qc, shard=shard,
                         scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,

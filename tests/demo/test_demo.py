@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -62,31 +59,53 @@ def test_demo_writes_everything(demo_out):
     assert res.exit_code == 2
 
 
-def _browser() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+@pytest.mark.slow
+def test_demo_report_is_the_cohort_report_with_truth(demo_out):
+    text = (demo_out / "report.html").read_text(encoding="utf-8")
+    heads = re.findall(r"<h2>([^<]+)</h2>", text)
+    assert heads == ["Run", "Truth comparison", "Targets", "Outliers", "Quality control",
+                     "Failures", "Subjects"]
+    assert not re.search(r"https?://", text)
+    assert "images/" not in text                       # every picture is inline
+    # one prediction-against-truth plot per target, then one figure per target
+    truth = text.split("<h2>Truth comparison</h2>")[1].split("<h2>")[0]
+    assert truth.count("<img class='plot'") == 10
+    targets = text.split("<h2>Targets</h2>")[1].split("<h2>")[0]
+    assert targets.count("<img class='plot'") == 10
+    assert "split by sex predicted by module_demo" in targets
+
+
+def test_channel_figure_title_clears_the_channel_labels():
+    """The subject name sits above the "fat" label, not on top of it."""
+    import numpy as np
+
+    from mimir.projection.render import channels_figure
+
+    fig = channels_figure(np.zeros((3, 256, 256), dtype=np.uint8), "1234567_20201_2_0")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(r)
+    for ax in fig.axes:
+        label = ax.title.get_window_extent(r)
+        # a clear gap (the old tight layout left the two boxes touching: 0.1 px)
+        assert title.y0 - label.y1 >= 3, (ax.title.get_text(), title, label)
 
 
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(demo_out, tmp_path):
-    browser = _browser()
-    if browser is None:
-        if os.environ.get("MIMIR_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required here (MIMIR_REQUIRE_BROWSER is set)")
-        pytest.skip("no chromium on this machine (CI installs it)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--virtual-time-budget=10000", "--run-all-compositor-stages-before-draw"]
-    url = (demo_out / "report.html").resolve().as_uri()
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True,
-                         text=True, timeout=120).stdout
+    from tests.browser import chromium_or_skip, console_messages, dump_dom, screenshot
+
+    browser = chromium_or_skip()
+    page = demo_out / "report.html"
+    dom, log = dump_dom(browser, page, tmp_path / "profile")
+    assert console_messages(log) == []
     m = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert m, dom[:500]
-    assert int(m.group(2)) == 3 and m.group(1) == m.group(2)  # every image rendered
+    # 10 truth plots, 10 target figures, 3 subject images: every one rendered
+    assert int(m.group(2)) == 23 and m.group(1) == m.group(2)
     assert '<table id="summary">' in dom and dom.count("<tr>") >= 11
     for name in pd.read_csv(demo_out / "results" / "predictions.csv")["name"]:
         assert name in dom
-    shot = tmp_path / "report.png"
-    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,2000", url],
-                   capture_output=True, timeout=120)
+    shot = screenshot(browser, page, tmp_path / "report.png", tmp_path / "profile2",
+                      size="1200,2000")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

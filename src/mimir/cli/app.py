@@ -45,6 +45,7 @@ def _register() -> None:
         phantom_cmd,
         preprocess_cmd,
         qc_cmd,
+        report_cmd,
         train_cmd,
     )
 

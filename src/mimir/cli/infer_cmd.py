@@ -62,6 +62,8 @@ def infer(
                                   "run on."),
     cluster: str = typer.Option(None, "--cluster", help="local[:N]: start a local Dask "
                                 "cluster of N worker processes."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html "
+                                   "(build it later with `mimir report OUT`)."),
     max_subject_bytes: int = LIMIT_SUBJECT,
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
@@ -74,7 +76,7 @@ def infer(
 
     opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
                         resume=resume, overwrite=overwrite, precision=precision,
-                        compile=compile_, threads=threads, exclude=exclude,
+                        compile=compile_, threads=threads, exclude=exclude, report=not no_report,
                         exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
                         scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,
                         instance=instance,
@@ -105,7 +107,16 @@ def infer(
     if len(summary.failed) > 10:
         err.print(f"... and {len(summary.failed) - 10} more (see {out_dir / 'failures.csv'})")
     out.print(summary.line())
+    _print_report(summary.report, summary.report_error, summary.out)
     raise typer.Exit(0 if summary.ok else 1)
+
+
+def _print_report(path, error: str | None, folder) -> None:
+    if path is not None:
+        out.print(f"report: {path}")
+    elif error is not None:
+        err.print(f"[yellow]report.html not written[/yellow] ({error}); the results are "
+                  f"complete; rebuild it with `mimir report {folder}`")
 
 
 def _parse_shard(text: str | None):
@@ -128,6 +139,7 @@ def merge(
     out_dir: Path = typer.Option(None, "--out", "-o", help="Where to write the merged tables "
                                  "(default: the single SOURCE)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
 ):
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
     from mimir.errors import UsageError
@@ -139,6 +151,10 @@ def merge(
         out_dir = sources[0]
     res = run(sources, out_dir, overwrite=overwrite)
     out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
+    if not no_report:
+        from mimir.report import try_build_report
+
+        _print_report(*try_build_report(out_dir), out_dir)
 
 
 @modules_app.command("install")

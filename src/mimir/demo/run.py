@@ -6,14 +6,16 @@ Writes into OUT::
     cache/          their 2D images
     results/        the infer outputs (predictions.csv, module_demo/predictions.csv, ...)
     images/         a PNG of each subject's 2D image
-    report.html     per subject the image, each prediction with its interval and the truth;
-                    per target ICC, MAE and 95 % interval coverage against the truth
+    report.html     the cohort report of results/ (mimir.report) plus the truth comparison
+                    (per target ICC, MAE, 95 % interval coverage, prediction against
+                    truth) and, for the first subjects, the image, each prediction with
+                    its interval and the truth; one self-contained file
     summary.csv     the per-target table
 """
 
 from __future__ import annotations
 
-import html
+import io
 import json
 import os
 import shutil
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mimir.errors import UsageError
-from mimir.output.atomic import atomic_path, write_text
+from mimir.output.atomic import atomic_path
 from mimir.training import metrics as M
 
 DEMO_MODULE = Path(__file__).resolve().parent.parent / "demo_module" / "module_demo"
@@ -55,19 +57,65 @@ def summarise(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
     return pd.DataFrame(rows)
 
 
-def write_report(out: Path, pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
-                 summary: pd.DataFrame, images: dict, level: float = 0.95) -> Path:
-    """The demo's HTML page (images referenced relative to it)."""
+#: Subjects shown one by one in the demo report (the rest are in the tables).
+SUBJECTS_SHOWN = 12
+
+
+def truth_section(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
+                  summary: pd.DataFrame, level: float = 0.95):
+    """The demo's comparison with the truth: per-target table and scatter plots.
+
+    Returns
+    -------
+    mimir.report.page.Section
+    """
     from mimir.output.predictions import level_label
+    from mimir.report.page import Section, img, table
+    from mimir.report.plots import truth_figure
+    from mimir.report.thumbs import data_uri
 
     lab = level_label(level)
-    t_rows = "".join(
-        f"<tr><td>{html.escape(r['target'])}</td><td>{html.escape(r['unit'])}</td>"
-        f"<td>{r['n']}</td><td>{r['icc']:.3f}</td><td>{r['mae']:.3g}</td>"
-        f"<td>{r[f'coverage{lab}']:.2f}</td></tr>" for _, r in summary.iterrows())
+    rows = [[r["target"], r["unit"], r["n"], f"{r['icc']:.3f}", f"{r['mae']:.3g}",
+             f"{r[f'coverage{lab}']:.2f}"] for _, r in summary.iterrows()]
+    body = ["<p>Predictions of the built-in demo module on phantom subjects made through "
+            "the zip path, against the truths measured from each phantom's anatomy.</p>",
+            table(["target", "unit", "n", "ICC", "MAE",
+                   f"share of truths inside the {lab} % interval"], rows,
+                  numeric={2, 3, 4, 5}, attrs="id='summary'"),
+            f"<p class='muted'>Prediction against truth: dashed identity line, bars the "
+            f"{lab} % intervals; circles: truth inside the interval, crosses: outside.</p>"]
+    merged = pred.merge(truth, on="name", how="inner")
+    figs = []
+    for t in module.targets:
+        label = f"{t.name} ({t.unit})" if not t.unit.startswith("(") else f"{t.name} {t.unit}"
+        png = truth_figure(merged[columns[t.name]], merged[f"{t.name}_mean_in_{t.unit}"],
+                           merged[f"{t.name}_lower{lab}_in_{t.unit}"],
+                           merged[f"{t.name}_upper{lab}_in_{t.unit}"], label)
+        figs.append(img(data_uri(png), f"{t.name}: prediction against truth"))
+    body.append("<div class='plots'>" + "".join(figs) + "</div>")
+    return Section("truth", "Truth comparison", "\n".join(body))
+
+
+def subjects_section(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
+                     images: dict, level: float = 0.95, limit: int = SUBJECTS_SHOWN):
+    """Per subject (the first ``limit``): the 2D image, each prediction with its
+    interval, and the truth.
+
+    ``images`` maps subject names to their 2D images (uint8, (3, 256, 256)).
+
+    Returns
+    -------
+    mimir.report.page.Section
+    """
+    from mimir.output.predictions import level_label
+    from mimir.projection.render import channels_figure
+    from mimir.report.page import Section, esc, img
+    from mimir.report.thumbs import data_uri
+
+    lab = level_label(level)
     truth_i = truth.set_index("name")
-    subjects = []
-    for _, row in pred.iterrows():
+    parts = []
+    for _, row in pred.head(limit).iterrows():
         name = row["name"]
         cells = []
         for t in module.targets:
@@ -76,39 +124,38 @@ def write_report(out: Path, pred: pd.DataFrame, truth: pd.DataFrame, module, col
             hi = row[f"{t.name}_upper{lab}_in_{t.unit}"]
             y = truth_i.loc[name, columns[t.name]] if name in truth_i.index else float("nan")
             ok = "yes" if lo <= y <= hi else "no"
-            cells.append(f"<tr><td>{html.escape(t.name)}</td><td>{m:.3g}</td>"
-                         f"<td>[{lo:.3g}, {hi:.3g}]</td><td>{y:.3g}</td><td>{ok}</td>"
-                         f"<td>{html.escape(t.unit)}</td></tr>")
-        img = images.get(name)
-        img_tag = (f"<img class='subject' src='{html.escape(img)}' alt='{html.escape(name)}'>"
-                   if img else "")
-        subjects.append(
-            f"<section class='subject'><h3>{html.escape(name)}</h3>{img_tag}"
+            cells.append(f"<tr><td>{esc(t.name)}</td><td class='n'>{m:.3g}</td>"
+                         f"<td>[{lo:.3g}, {hi:.3g}]</td><td class='n'>{y:.3g}</td>"
+                         f"<td>{ok}</td><td>{esc(t.unit)}</td></tr>")
+        img_tag = ""
+        if name in images:
+            buf = io.BytesIO()
+            channels_figure(images[name], name).savefig(buf, format="png", dpi=72)
+            img_tag = img(data_uri(buf.getvalue()), name, cls="plot subject")
+        parts.append(
+            f"<div class='subject'><h3>{esc(name)}</h3>{img_tag}"
             f"<table class='pred'><tr><th>target</th><th>prediction</th><th>{lab} % interval"
             f"</th><th>truth</th><th>inside</th><th>unit</th></tr>{''.join(cells)}</table>"
-            "</section>")
-    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>MIMIR demo</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}img.subject{{max-width:100%;display:block}}
-</style></head><body>
-<h1>MIMIR demo: {len(pred)} synthetic subjects, module {html.escape(module.name)}</h1>
-<p>Predictions from the built-in demo module on phantom subjects made through the zip
-path; truths measured from each phantom's anatomy.</p>
-<h2>Per target</h2>
-<table id='summary'><tr><th>target</th><th>unit</th><th>n</th><th>ICC</th><th>MAE</th>
-<th>share of truths inside the {lab} % interval</th></tr>{t_rows}</table>
-<h2>Subjects</h2>{''.join(subjects)}
-<script>
-// count images that really rendered (read by the test-suite through headless Chromium)
-window.addEventListener("load", function () {{
-  var imgs = document.images, ok = 0;
-  for (var i = 0; i < imgs.length; i++) {{ if (imgs[i].naturalWidth > 0) ok++; }}
-  document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
-}});
-</script></body></html>"""
-    path = out / "report.html"
-    write_text(path, page)
-    return path
+            "</div>")
+    more = len(pred) - limit
+    if more > 0:
+        parts.append(f"<p class='muted'>... and {more} more subjects (results/predictions.csv"
+                     ", images/).</p>")
+    return Section("subjects", "Subjects", "\n".join(parts))
+
+
+def write_report(out: Path, pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
+                 summary: pd.DataFrame, images: dict, level: float = 0.95) -> Path:
+    """The demo's page: the cohort report of ``OUT/results`` (:mod:`mimir.report`) with
+    the truth comparison after the run section and the subjects at the end; one
+    self-contained file."""
+    from mimir.report import build_report
+
+    title = f"MIMIR demo: {len(pred)} synthetic subjects, module {module.name}"
+    return build_report(out / "results", dest=out / "report.html", title=title,
+                        lead=[truth_section(pred, truth, module, columns, summary, level)],
+                        tail=[subjects_section(pred, truth, module, columns, images,
+                                               level)])
 
 
 def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int = 1,
@@ -147,7 +194,7 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     generate_cohort(out / "zips", n, seed, workers=workers)
     stage("running infer")
     summary_infer = infer([out / "zips"], out / "cache", [mod_dir], out / "results",
-                          batch_size, workers=workers)
+                          batch_size, workers=workers, report=False)
     module = load_module(mod_dir)
     pred = pd.read_csv(out / "results" / "predictions.csv", dtype={"name": str})
     truth = pd.read_csv(out / "zips" / "truth.csv", dtype={"name": str})
@@ -160,7 +207,8 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     (out / "images").mkdir(exist_ok=True)
     for name in pred["name"]:
         png = out / "images" / f"{name}.png"
-        save_channels_png(cache.read_image(name), png, title=name)
-        images[name] = f"images/{name}.png"
+        images[name] = cache.read_image(name)
+        save_channels_png(images[name], png, title=name)
+    stage("writing report.html")
     report = write_report(out, pred, truth, module, columns, summary, images)
     return {"summary": summary, "report": report, "infer": summary_infer}

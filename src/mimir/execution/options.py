@@ -102,6 +102,8 @@ class InferOptions:
     dicom_dir: str | os.PathLike | None = None
     instance: int = 2
     command: str = ""
+    #: write OUT/report.html after the tables (mimir.report)
+    report: bool = True
 
     def __post_init__(self):
         _int(self.batch_size, "--batch-size", 1)

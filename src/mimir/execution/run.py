@@ -6,6 +6,8 @@ read and checked; only then is the output folder touched (created, locked, prepa
 preprocessing and prediction, reporting to a :class:`~mimir.execution.sink.ResultSink`
 whose predictions are journalled batch by batch; the tables are written from the
 journals at the end and ``run.json`` last (see :mod:`mimir.execution.tables`).
+``report.html`` (:mod:`mimir.report`) is built after them; its failure is reported,
+never fatal.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class InferSummary:
     failures: list = field(default_factory=list)
     module_failures: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    report: Path | None = None
+    report_error: str | None = None
 
     @property
     def failed(self) -> list:
@@ -199,6 +203,10 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
         "complete": True,
     }
     write_text(out / "run.json", json.dumps(run, indent=1))
+    if opts.report:
+        from mimir.report import try_build_report  # lazy: matplotlib only when needed
+
+        summary.report, summary.report_error = try_build_report(out)
     return summary
 
 

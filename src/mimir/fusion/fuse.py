@@ -165,6 +165,27 @@ def orient(vol: np.ndarray, drop: int = END_SLICES_DROPPED) -> np.ndarray:
     return vol[:, :, drop:vol.shape[2] - drop]
 
 
+def station_extents(trim: Trim, drop: int = END_SLICES_DROPPED) -> list[list[int]]:
+    """Slices each trimmed station covers in the oriented volume, counted from its head end.
+
+    Parameters
+    ----------
+    trim : Trim
+    drop : int
+        End slices dropped by :func:`orient`.
+
+    Returns
+    -------
+    list of [int, int]
+        Per station (neck first), its first slice and one past its last, as indices from
+        the head end of the fused z axis (row order of the 2D image). Neighbouring
+        stations overlap where the next one starts before the previous one ends; the
+        first and last values may lie outside ``[0, Z]`` (end slices dropped).
+    """
+    return [[int(a) - drop, int(b) - drop] for a, b in zip(trim.W[:, 2], trim.W_end[:, 2],
+                                                          strict=True)]
+
+
 def fuse_signal(stations: list[np.ndarray], trim: Trim) -> np.ndarray:
     """Fuse one signal's trimmed stations into an oriented volume (x, y, z), float64."""
     faded = fade_and_correct(stations, trim.overlaps)

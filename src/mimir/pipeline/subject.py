@@ -15,6 +15,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
+from mimir.fusion.fuse import station_extents
 from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
@@ -143,6 +144,7 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         "superimposed": ss.notes["superimposed"],
         "cropped": ss.notes["cropped"],
         "overlaps": list(fused.trim.raw_overlaps),
+        "station_slices": station_extents(fused.trim),
         "shape": list(fused.water.shape),
         "threshold": extra["threshold"],
         "planes": list(extra["planes"]),
