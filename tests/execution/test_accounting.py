@@ -35,7 +35,7 @@ def test_every_input_is_accounted_for(tmp_path, phantom_dir, module18):
     kinds = dict(zip(fails["name"], fails["kind"], strict=True))
     assert kinds == {"1000002_20201_2_0": "excluded", "bad\nname_20201_2_0": "unusable name",
                      "1000004_20201_2_0": "missing file", "1000005_20201_2_0": "not a zip",
-                     "1000006_20201_2_0": "not a zip"}
+                     "1000006_20201_2_0": "missing file"}
     msgs = dict(zip(fails["name"], fails["message"], strict=True))
     assert "link to a missing file" in msgs["1000004_20201_2_0"]
     assert "FIFO" in msgs["1000005_20201_2_0"] and "folder" in msgs["1000006_20201_2_0"]

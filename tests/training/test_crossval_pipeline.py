@@ -218,8 +218,8 @@ def test_train_resumes_from_its_last_snapshot(fast_cache, tmp_path):
 def test_default_target_columns_come_from_the_meta_sidecar(tmp_path):
     import pandas as pd
 
-    from mimir.cli.train_cmd import _target_columns
     from mimir.errors import UsageError
+    from mimir.training.targets import target_columns as _target_columns
 
     table = pd.DataFrame({"eid": [1, 2], "name": ["a", "b"], "vat": [1.0, 2.0],
                           "weight": [70.0, 80.0], "wb_extra": [0.1, 0.2]})

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mimir._version import __version__
+from mimir.atomic import write_bytes, write_text
 from mimir.errors import MimirError
-from mimir.output.atomic import write_bytes, write_text
 
 IMAGE_FORMAT = "mimir-2d-v1"
 IMAGE_SHAPE = (3, 256, 256)

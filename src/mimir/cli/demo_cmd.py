@@ -23,10 +23,10 @@ def demo(
     """Make N phantom zips, run `infer` with the built-in demo module, write report.html."""
     from rich.table import Table
 
-    from mimir.demo.run import run_demo
+    from mimir.api import demo as run
 
-    res = run_demo(out_dir, n=n, seed=seed, workers=workers, overwrite=overwrite,
-                   on_stage=lambda s: err.print(f"[bold]demo:[/bold] {s}"))
+    res = run(out_dir, n=n, seed=seed, workers=workers, overwrite=overwrite,
+              on_stage=lambda s: err.print(f"[bold]demo:[/bold] {s}"))
     t = Table("target", "unit", "n", "ICC", "MAE", "in 95% interval",
               title="Demo module against phantom truth")
     for _, r in res["summary"].iterrows():

@@ -46,7 +46,7 @@ def infer(
     precision: str = typer.Option("fp32", "--precision", help="fp32 (IEEE float32 on every "
                                   "device), or tf32/bf16/fp16 (faster on GPUs, changes "
                                   "numbers)."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks "
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks "
                                   "(changes numbers slightly)."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
     ids: Path = IDS,
@@ -70,19 +70,10 @@ def infer(
     max_slice_pixels: int = LIMIT_PIXELS,
 ):
     """Predict every module's measurements, with confidence intervals."""
-    from mimir.execution.options import InferOptions
-    from mimir.execution.run import infer as run
-    from mimir.execution.sink import Hooks
+    from mimir.api import infer as run
 
-    opts = InferOptions(batch_size=batch_size, device=device, workers=workers, ci=ci,
-                        resume=resume, overwrite=overwrite, precision=precision,
-                        compile=compile_, threads=threads, exclude=exclude, report=not no_report,
-                        exclude_column=exclude_column, qc=qc, shard=_parse_shard(shard),
-                        scheduler=scheduler, cluster=cluster, ids=ids, dicom_dir=dicom_dir,
-                        instance=instance,
-                        limits=limits_options(max_subject_bytes, max_member_bytes,
-                                              max_members, max_slice_pixels),
-                        command=shlex.join(["mimir"] + sys.argv[1:]))
+    limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
+                            max_slice_pixels)
     with progress_bar() as bar:
         tasks = {}
 
@@ -95,11 +86,16 @@ def infer(
                 tasks[name] = bar.add_task(name, total=tasks["_total"])
             bar.advance(tasks[name], n)
 
-        summary = run(inputs or [], modules, out_dir, cache=cache, options=opts,
-                      hooks=Hooks(on_start=on_start,
-                                  on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
-                                  on_module=on_module),
-                      log=lambda m: err.print(f"[yellow]{m}[/yellow]"))
+        summary = run(inputs or [], cache, modules, out_dir, batch_size, device=device,
+                      workers=workers, ci=ci, resume=resume, overwrite=overwrite,
+                      precision=precision, compile=compile, threads=threads,
+                      exclude=exclude, exclude_column=exclude_column, qc=qc,
+                      shard=_parse_shard(shard), report=not no_report, scheduler=scheduler,
+                      cluster=cluster, ids=ids, dicom_dir=dicom_dir, instance=instance,
+                      limits=limits, command=shlex.join(["mimir"] + sys.argv[1:]),
+                      on_start=on_start,
+                      on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
+                      on_module=on_module, log=lambda m: err.print(f"[yellow]{m}[/yellow]"))
     for f in summary.module_failures:
         err.print(f"[red]module failed[/red] {f['message']}")
     for f in summary.failed[:10]:
@@ -142,19 +138,12 @@ def merge(
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
 ):
     """Combine the outputs of `infer --shard I/N` runs into one set of tables."""
-    from mimir.errors import UsageError
-    from mimir.execution.merge import merge as run
+    from mimir.api import merge as run
 
-    if out_dir is None:
-        if len(sources) != 1:
-            raise UsageError("give --out when merging several folders")
-        out_dir = sources[0]
-    res = run(sources, out_dir, overwrite=overwrite)
-    out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {out_dir}")
+    res = run(sources, out_dir, overwrite=overwrite, report=not no_report)
+    out.print(f"merged {res['shards']} shards: {res['subjects']} subjects in {res['out']}")
     if not no_report:
-        from mimir.report import try_build_report
-
-        _print_report(*try_build_report(out_dir), out_dir)
+        _print_report(res["report"], res["report_error"], res["out"])
 
 
 @modules_app.command("install")
@@ -165,7 +154,7 @@ def modules_install(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an installed module."),
 ):
     """Install a module into $MIMIR_HOME/modules (default ~/.cache/mimir/modules)."""
-    from mimir.modules.registry import install
+    from mimir.api import modules_install as install
 
     m = install(source, name=name, overwrite=overwrite)
     out.print(f"installed {m.name} ({m.n_targets} targets, {m.backbone}) at {m.path}")
@@ -177,7 +166,8 @@ def modules_list():
     """List installed modules and their targets."""
     from rich.table import Table
 
-    from mimir.modules.registry import installed, modules_dir
+    from mimir.api import modules_list as installed
+    from mimir.modules.registry import modules_dir
 
     mods = installed()
     if not mods:

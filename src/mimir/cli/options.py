@@ -34,3 +34,45 @@ EXCLUDE = typer.Option(None, "--exclude", help="Subjects not to process (CSV/TSV
 EXCLUDE_COLUMN = typer.Option(None, "--exclude-column", help="Column of --exclude holding "
                               "the ids.")
 
+
+
+# training (train and crossval) ---------------------------------------------------------
+
+def _backbone_help() -> str:
+    from mimir.modules.backbones import names
+
+    return f"Network: {', '.join(names())} (resnet50 as published)."
+
+
+CACHE_IN = typer.Option(..., "--cache", help="Image cache.")
+TARGETS = typer.Option(..., "--targets", help="Target table (CSV with 'name').")
+COLUMNS = typer.Option(None, "--columns", help="Comma-separated target columns (default: "
+                       "those the table's .meta.csv names).")
+SPLIT_INSTANCE = typer.Option(2, "--instance", help="Imaging visit of the eids in the "
+                              "original's split files (images_set_*.txt).")
+BACKBONE = typer.Option("resnet50", "--backbone", help=_backbone_help())
+ITERATIONS = typer.Option(10000, "--iterations", min=1)
+BATCH_SIZE = typer.Option(32, "--batch-size", min=1)
+LR = typer.Option(5e-5, "--lr", help="Adam learning rate (divided by 10 after --lr-drop-at "
+                  "of the iterations).")
+LR_DROP_AT = typer.Option(0.8, "--lr-drop-at", min=0.0, max=1.0, help="Fraction of the "
+                          "iterations after which the learning rate is divided by 10 (0.8 "
+                          "as published).")
+SNAPSHOT_EVERY = typer.Option(1000, "--snapshot-every", min=1)
+SEED = typer.Option(0, "--seed")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+THREADS = typer.Option(None, "--threads", min=1, help="Torch CPU threads.")
+INIT = typer.Option("imagenet", "--init", help="Initial backbone weights: imagenet "
+                    "(published; torchvision's weights from torch's cache, downloaded once) "
+                    "or random.")
+INIT_WEIGHTS = typer.Option(None, "--init-weights", help="A local state dict for the "
+                            "backbone instead (e.g. ImageNet weights).")
+NO_AUGMENT = typer.Option(False, "--no-augment", help="No random translation.")
+AVERAGE_FROM = typer.Option(None, "--average-from", min=0.0, max=1.0, help="Not in the "
+                            "published method: from this fraction of the iterations on, "
+                            "snapshots hold the mean of the weights since then, with "
+                            "batch-norm statistics recomputed (docs/training.md). Off by "
+                            "default.")
+TRAIN_PRECISION = typer.Option("fp32", "--precision", help="fp32 (IEEE on every device), "
+                               "tf32 (TF32 on CUDA GPUs) or bf16 (bfloat16 autocast); the "
+                               "latter two are faster on GPUs and change the numbers.")

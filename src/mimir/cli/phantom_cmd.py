@@ -42,24 +42,17 @@ def phantom(
     workers: int = typer.Option(1, "--workers", min=1, help="Processes writing subjects."),
 ):
     """Write N synthetic subjects' zips (UK Biobank field-20201 layout) and truth.csv."""
-    from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
-    from mimir.phantom.variants import Variants
+    from mimir.api import phantom as run
 
-    if fast:
-        with progress_bar() as bar:
-            task = bar.add_task("phantoms (fast)", total=n)
-            generate_fast_cohort(out_dir, n, seed, workers=workers, overwrite=overwrite,
-                                 on_subject=lambda _name: bar.advance(task))
-        out.print(f"wrote {n} images and truth.csv to {out_dir}")
-        return
-
-    variants = Variants(superimposed=superimposed, mismatch=mismatch,
-                        missing_station=missing_station, missing_fat=missing_fat, swap=swap,
-                        manifest_name="manifest.csv" if manifest_csv else "manifest.cvs",
-                        crlf=crlf, no_manifest=no_manifest, truncated=truncated,
-                        corrupt_member=corrupt_member, knee_cut=knee_cut)
     with progress_bar() as bar:
-        task = bar.add_task("phantoms", total=n)
-        paths = generate_cohort(out_dir, n, seed, variants, overwrite=overwrite,
-                                on_subject=lambda _name: bar.advance(task), workers=workers)
-    out.print(f"wrote {len(paths)} subjects and truth.csv to {out_dir}")
+        task = bar.add_task("phantoms (fast)" if fast else "phantoms", total=n)
+        res = run(out_dir, n=n, seed=seed, superimposed=superimposed, mismatch=mismatch,
+                  missing_station=missing_station, missing_fat=missing_fat, swap=swap,
+                  manifest_csv=manifest_csv, crlf=crlf, no_manifest=no_manifest,
+                  truncated=truncated, corrupt_member=corrupt_member, knee_cut=knee_cut,
+                  overwrite=overwrite, fast=fast, workers=workers,
+                  on_subject=lambda _name: bar.advance(task))
+    if fast:
+        out.print(f"wrote {n} images and truth.csv to {out_dir}")
+    else:
+        out.print(f"wrote {len(res)} subjects and truth.csv to {out_dir}")

@@ -76,15 +76,6 @@ def show(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
 ):
     """Draw the three channels of a 2D image side by side, labelled, as a PNG."""
-    from mimir.errors import UsageError
-    from mimir.projection.render import save_channels_png
+    from mimir.api import show as run
 
-    if not image.is_file():
-        raise UsageError(f"{image} does not exist")
-    if output.exists() and not overwrite:
-        raise UsageError(f"{output} exists; use --overwrite to replace it")
-    try:
-        save_channels_png(image, output)
-    except ValueError as exc:
-        raise UsageError(f"{image} is not a MIMIR 2D image: {exc}") from None
-    out.print(f"wrote {output}")
+    out.print(f"wrote {run(image, output, overwrite=overwrite)}")

@@ -23,18 +23,10 @@ def qc(
     """Count QC flags over a cohort, list the subjects, and draw the flagged ones."""
     from rich.table import Table
 
-    from mimir.errors import UsageError
-    from mimir.output.atomic import atomic_path
-    from mimir.qc.report import cohort_qc, flagged_grid
+    from mimir.api import qc as run
 
-    table, counts, c = cohort_qc(folder, cache)
-    png = png or folder / "qc_flagged.png"
-    summary = folder / "qc_summary.csv"
-    for p in (png, summary):
-        if p.exists() and not overwrite:
-            raise UsageError(f"{p} exists; use --overwrite to replace it")
-    with atomic_path(summary) as tmp:
-        counts.to_csv(tmp, index=False)
+    res = run(folder, cache=cache, png=png, overwrite=overwrite)
+    table, counts = res["table"], res["counts"]
     t = Table("flag", "severity", "subjects", "examples", title=f"QC of {len(table)} subjects")
     for _, r in counts.iterrows():
         names = r["names"].split()
@@ -42,6 +34,6 @@ def qc(
                   " ".join(names[:3]) + (" ..." if len(names) > 3 else ""))
     out.print(t)
     passed = int((table["qc_pass"] == True).sum())  # noqa: E712
-    out.print(f"qc_pass: {passed} of {len(table)}; summary: {summary}")
-    grid = flagged_grid(c, table, png)
+    out.print(f"qc_pass: {passed} of {len(table)}; summary: {res['summary']}")
+    grid = res["grid"]
     out.print(f"flagged subjects drawn in {grid}" if grid else "no subject is flagged")

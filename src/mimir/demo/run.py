@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mimir.atomic import atomic_path
 from mimir.errors import UsageError
-from mimir.output.atomic import atomic_path
 from mimir.training import metrics as M
 
 DEMO_MODULE = Path(__file__).resolve().parent.parent / "demo_module" / "module_demo"
@@ -168,8 +168,9 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     dict
         ``summary`` (DataFrame), ``report`` (path), ``infer`` (InferSummary).
     """
-    from mimir.api import infer
     from mimir.cache.store import Cache
+    from mimir.execution.options import InferOptions
+    from mimir.execution.run import infer
     from mimir.modules.format import load_module
     from mimir.phantom.cohort import generate_cohort
     from mimir.projection.render import save_channels_png
@@ -193,8 +194,9 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     stage(f"generating {n} phantom subjects")
     generate_cohort(out / "zips", n, seed, workers=workers)
     stage("running infer")
-    summary_infer = infer([out / "zips"], out / "cache", [mod_dir], out / "results",
-                          batch_size, workers=workers, report=False)
+    summary_infer = infer([out / "zips"], [mod_dir], out / "results", cache=out / "cache",
+                          options=InferOptions(batch_size=batch_size, workers=workers,
+                                               report=False))
     module = load_module(mod_dir)
     pred = pd.read_csv(out / "results" / "predictions.csv", dtype={"name": str})
     truth = pd.read_csv(out / "zips" / "truth.csv", dtype={"name": str})

@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
+from mimir.atomic import write_text
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
 from mimir.execution.journal import journals_for, read_names, skipped_path
 from mimir.execution.outdir import STATE_DIR, RunLock, ensure_folder
 from mimir.execution.tables import write_outputs
-from mimir.output.atomic import write_text
 
 
 def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dict:

@@ -8,26 +8,16 @@ same mistake, before any output folder exists.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from mimir.errors import UsageError
 from mimir.inference.precision import PRECISIONS
-from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.pipeline.options import InputOptions, whole_number
 
 QC_MODES = ("strict", "warn", "off")
 _CLUSTER = re.compile(r"^local(?::(-?\d+))?$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def _int(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{what} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise UsageError(f"{what} must be at least {minimum}, got {value}")
-    return value
 
 
 def interval_z(level) -> float:
@@ -73,8 +63,9 @@ def parse_cluster(text: str) -> int | None:
 
 
 @dataclass
-class InferOptions:
-    """Options of an ``infer`` run (the CLI flags of the same names).
+class InferOptions(InputOptions):
+    """Options of an ``infer`` run (the CLI flags of the same names): which subjects
+    (:class:`~mimir.pipeline.options.InputOptions`) and how to predict them.
 
     Raises
     ------
@@ -84,33 +75,25 @@ class InferOptions:
 
     batch_size: int = 32
     device: str = "auto"
-    workers: int = 1
     ci: float = 0.95
     resume: bool = False
     overwrite: bool = False
     precision: str = "fp32"
     compile: bool = False
     threads: int | None = None
-    limits: Limits = DEFAULT_LIMITS
-    exclude: str | os.PathLike | None = None
-    exclude_column: str | None = None
     qc: str = "warn"
     shard: tuple[int, int] | None = None
     scheduler: str | None = None
     cluster: str | None = None
-    ids: str | os.PathLike | None = None
-    dicom_dir: str | os.PathLike | None = None
-    instance: int = 2
     command: str = ""
     #: write OUT/report.html after the tables (mimir.report)
     report: bool = True
 
     def __post_init__(self):
-        _int(self.batch_size, "--batch-size", 1)
-        _int(self.workers, "--workers", 1)
+        super().__post_init__()
+        whole_number(self.batch_size, "--batch-size", 1)
         if self.threads is not None:
-            _int(self.threads, "--threads", 1)
-        _int(self.instance, "--instance", 0)
+            whole_number(self.threads, "--threads", 1)
         interval_z(self.ci)
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise UsageError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
@@ -133,14 +116,6 @@ class InferOptions:
             raise UsageError("--scheduler and --cluster exclude each other")
         if self.cluster is not None:
             parse_cluster(self.cluster)
-        if (self.ids is None) != (self.dicom_dir is None):
-            raise UsageError("--ids and --dicom-dir go together")
-        if self.ids is not None and not Path(self.ids).is_file():
-            raise UsageError(f"--ids {self.ids}: no such file")
-        if self.dicom_dir is not None and not Path(self.dicom_dir).is_dir():
-            raise UsageError(f"--dicom-dir {self.dicom_dir}: no such folder")
-        if self.exclude is not None and not Path(self.exclude).is_file():
-            raise UsageError(f"exclusion list {self.exclude} does not exist")
 
     @property
     def distributed(self) -> bool:

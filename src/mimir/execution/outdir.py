@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mimir.atomic import write_text
 from mimir.errors import UsageError
-from mimir.output.atomic import write_text
 
 STATE_DIR = ".mimir"
 #: Files MIMIR writes at the top of an output folder.

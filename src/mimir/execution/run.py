@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimir._version import __version__
+from mimir.atomic import write_text
 from mimir.cache.store import Cache
 from mimir.errors import MimirError, ModuleFormatError, UsageError
 from mimir.execution.backends import backend_for
@@ -30,7 +31,6 @@ from mimir.execution.outdir import RunLock, ensure_folder, owned_files, prepare
 from mimir.execution.plan import make_plan, subject_paths
 from mimir.execution.sink import Hooks, ResultSink
 from mimir.execution.tables import write_outputs
-from mimir.output.atomic import write_text
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mimir.atomic import atomic_path
 from mimir.cache.store import Cache
 from mimir.errors import NO_SPACE, disk_full
-from mimir.output.atomic import atomic_path
 from mimir.output.predictions import combined_table, published_table
 from mimir.output.records import FAILURE_COLUMNS, merge_records
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mimir.output.atomic import atomic_path
+from mimir.atomic import atomic_path
 
 FAILURE_COLUMNS = ["name", "path", "kind", "member", "message"]
 WARNING_COLUMNS = ["name", "warning"]

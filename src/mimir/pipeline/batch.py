@@ -78,7 +78,7 @@ def write_volumes(volumes: dict, folder: Path, name: str) -> None:
     """Write fused water, fat, fat fraction and mask as NIfTI (atomically)."""
     import nibabel as nib
 
-    from mimir.output.atomic import atomic_path
+    from mimir.atomic import atomic_path
 
     folder.mkdir(parents=True, exist_ok=True)
     for key, dtype in (("water", np.float32), ("fat", np.float32), ("ff", np.float32),

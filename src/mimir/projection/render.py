@@ -57,8 +57,8 @@ def save_channels_png(image_or_path, output: str | os.PathLike, title: str | Non
     dpi : int
         Resolution (the figure is 12 x 4.6 inches).
     """
+    from mimir.atomic import atomic_path
     from mimir.cache.store import load_image
-    from mimir.output.atomic import atomic_path
 
     if isinstance(image_or_path, np.ndarray):
         img = image_or_path

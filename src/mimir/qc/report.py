@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mimir.atomic import atomic_path
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
-from mimir.output.atomic import atomic_path
 from mimir.qc.flags import FLAGS, qc_table
 
 

@@ -77,7 +77,8 @@ def _regular_file_size(path: Path, name: str) -> int:
             why = f"cannot read {path}: {exc.strerror or exc}"
         raise SubjectError("missing file", why, subject=name) from None
     if stat.S_ISDIR(st.st_mode):
-        raise SubjectError("not a zip", f"{path} is a folder, not a zip file", subject=name)
+        raise SubjectError("missing file", f"{path} is a folder, not a zip file",
+                           subject=name)
     if not stat.S_ISREG(st.st_mode):
         raise SubjectError("not a zip", f"{path} is not a regular file (a FIFO, socket or "
                            "device)", subject=name)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mimir._version import __version__
-from mimir.output.atomic import write_text
+from mimir.atomic import write_text
 from mimir.qc.flags import FLAGS
 from mimir.report import plots
 from mimir.report.data import RunData, counts, load_run

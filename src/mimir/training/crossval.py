@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
-from mimir.output.atomic import atomic_path, write_text
 from mimir.training import metrics as M
 from mimir.training.data import Dataset, load_dataset
 from mimir.training.train import TrainConfig, run_complete, snapshots, train

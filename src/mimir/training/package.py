@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mimir._version import __version__
+from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
 from mimir.modules.format import (
     CALIBRATION,
@@ -28,7 +29,6 @@ from mimir.modules.format import (
     STANDARDIZATION,
     file_sha256,
 )
-from mimir.output.atomic import atomic_path, write_text
 from mimir.training.train import snapshots
 
 

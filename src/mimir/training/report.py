@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mimir.output.atomic import atomic_path, write_text
+from mimir.atomic import atomic_path, write_text
 from mimir.training import metrics as M
 
 #: The orientation of every Bland-Altman plot, stated on the plots and the page.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mimir.atomic import write_text
 from mimir.errors import UsageError
-from mimir.output.atomic import write_text
 
 
 def make_folds(names: list[str], k: int, seed: int = 0) -> list[list[str]]:

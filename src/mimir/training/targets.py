@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from mimir.atomic import atomic_path
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
-from mimir.output.atomic import atomic_path
 
 META_COLUMNS = ["column", "name", "field", "unit", "divisor"]
 
@@ -126,3 +126,32 @@ def read_meta(table_path: str | os.PathLike, columns: list[str]) -> pd.DataFrame
         else:
             rows.append({"column": c, "name": c, "field": "", "unit": "", "divisor": 1.0})
     return pd.DataFrame(rows, columns=META_COLUMNS)
+
+
+def target_columns(table: pd.DataFrame, columns: str | list[str] | None,
+                   table_path: str | os.PathLike) -> list[str]:
+    """The target columns to train: ``columns`` (comma-separated or a list), else those
+    the table's ``.meta.csv`` names (written by ``mimir targets`` and ``mimir phantom``),
+    else every numeric column except ``eid``.
+
+    Raises
+    ------
+    UsageError
+        When a named column is missing from the table.
+    """
+    if columns:
+        cols = ([c.strip() for c in columns.split(",") if c.strip()]
+                if isinstance(columns, str) else list(columns))
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise UsageError(f"target table has no columns {missing}")
+        return cols
+    mp = meta_path(table_path)
+    if mp.is_file():
+        named = pd.read_csv(mp, dtype=str, keep_default_na=False)["column"].tolist()
+        missing = [c for c in named if c not in table.columns]
+        if missing:
+            raise UsageError(f"{mp} names columns {missing} that {table_path} lacks")
+        return named
+    return [c for c in table.columns if c not in {"name", "eid"}
+            and table[c].dtype.kind in "fiub"]

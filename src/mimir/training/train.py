@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
 from mimir.inference.precision import float32_mode
-from mimir.output.atomic import atomic_path, write_text
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import BatchSource, Dataset, random_shifts
 

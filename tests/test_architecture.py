@@ -1,0 +1,108 @@
+"""The package's shape: subpackages import one way (docs/architecture.md), no source
+file is over 500 lines, and the package ships py.typed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "mimir"
+
+#: Layers, lowest first: a subpackage may import only from lower layers (and itself).
+LAYERS = [
+    {"errors", "limits", "_version", "logs", "atomic"},
+    {"reading", "modules", "cache"},
+    {"qc", "inference"},
+    {"fusion", "output"},
+    {"projection"},
+    {"pipeline"},
+    {"training", "report"},
+    {"execution", "phantom"},
+    {"demo"},
+    {"api"},
+    {"cli"},
+]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def _part(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "mimir" and len(parts) > 1 else None
+
+
+def import_edges() -> dict[tuple[str, str], list[str]]:
+    """(importing subpackage, imported subpackage) -> files, from every import statement
+    (module level and inside functions) of the package."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for f in sorted(SRC.rglob("*.py")):
+        rel = f.relative_to(SRC)
+        if rel.parts == ("__init__.py",):
+            continue  # the top-level facade re-exports mimir.api lazily
+        src = rel.parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [_part(a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "mimir":
+                    targets = [a.name for a in node.names]
+                else:
+                    targets = [_part(node.module)]
+            for dst in targets:
+                if dst and dst != src:
+                    edges.setdefault((src, dst), []).append(str(rel))
+    return edges
+
+
+def _cycle(edges) -> list[str] | None:
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, set()).add(b)
+    state: dict[str, int] = {}
+
+    def visit(n, path):
+        state[n] = 1
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return path[path.index(m):] + [m] if m in path else [n, m]
+            if not state.get(m):
+                found = visit(m, path + [m])
+                if found:
+                    return found
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if not state.get(n):
+            found = visit(n, [n])
+            if found:
+                return found
+    return None
+
+
+def test_no_import_loop_between_subpackages():
+    assert _cycle(import_edges()) is None, _cycle(import_edges())
+
+
+def test_subpackages_import_only_lower_layers():
+    edges = import_edges()
+    unknown = {p for e in edges for p in e if p not in RANK}
+    assert not unknown, f"subpackages missing from LAYERS (and docs/architecture.md): {unknown}"
+    upward = {f"{a} -> {b} ({', '.join(sorted(set(files))[:2])})"
+              for (a, b), files in edges.items() if RANK[b] >= RANK[a]}
+    assert not upward, sorted(upward)
+
+
+def test_the_loop_detector_finds_a_loop():
+    assert _cycle({("a", "b"): [], ("b", "c"): [], ("c", "a"): []}) is not None
+    assert _cycle({("a", "b"): [], ("b", "c"): []}) is None
+
+
+def test_no_source_file_is_over_500_lines():
+    long = {str(f.relative_to(SRC)): n for f in SRC.rglob("*.py")
+            if (n := len(f.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, long
+
+
+def test_the_package_ships_py_typed():
+    assert (SRC / "py.typed").is_file()
