@@ -18,6 +18,7 @@ KINDS = (
     "inconsistent stations",
     "corrupt dicom",
     "limit exceeded",
+    "implausible geometry",
     "numerical failure",
     "excluded",
     "internal error",
