@@ -15,6 +15,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
+from mimir.fusion.bounds import check_geometry
 from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
@@ -123,6 +124,7 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         stations = group_stations(read.slices)
         del read.slices
         ss = make_consistent(stations)
+        check_geometry(ss, limits)
         fused: Fused = fuse_stations(ss)
         timings["fuse"] = time.perf_counter() - t1
         t2 = time.perf_counter()
