@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -102,7 +103,8 @@ class SubjectArchive:
                                f"{limits.max_zip_bytes}", subject=self.name)
         try:
             self._zf = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                RuntimeError, struct.error) as exc:
             raise SubjectError("not a zip", f"{self.path.name} cannot be opened as a zip "
                                f"(truncated or not a zip file: {exc})", subject=self.name) from None
         infos = self._zf.infolist()
@@ -170,7 +172,7 @@ class SubjectArchive:
             with self._zf.open(info) as fh:
                 data = fh.read(want + 1 if max_bytes is None else want)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
-                NotImplementedError, RuntimeError) as exc:
+                NotImplementedError, RuntimeError, struct.error) as exc:
             raise SubjectError("corrupt dicom", f"cannot decompress: {exc}",
                                subject=self.name, member=member) from None
         if len(data) > want:

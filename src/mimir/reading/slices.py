@@ -57,8 +57,20 @@ def _read_member(archive: SubjectArchive, member: str, with_pixels: bool) -> Dic
                            member=member) from None
 
 
+def _looks_like_dicom(archive: SubjectArchive, member: str) -> bool:
+    """A ``.dcm`` name, or the DICOM preamble marker (``DICM`` at byte 128)."""
+    if member.lower().endswith(".dcm"):
+        return True
+    return archive.read(member, max_bytes=132)[128:132] == b"DICM"
+
+
 def _from_headers(archive: SubjectArchive, warnings: list[str]) -> tuple[list[str], list]:
-    """Find water and fat members from DICOM headers (manifest missing or unusable)."""
+    """Find water and fat members from DICOM headers (manifest missing or unusable).
+
+    Members that are not DICOM files are skipped with a warning. A DICOM member whose
+    header cannot be read fails the subject: it may be a water or fat slice, and
+    leaving it out would change the image without a trace.
+    """
     members = []
     for member in archive.members:
         if "manifest" in member:
@@ -66,7 +78,7 @@ def _from_headers(archive: SubjectArchive, warnings: list[str]) -> tuple[list[st
         try:
             sl = _read_member(archive, member, with_pixels=False)
         except SubjectError as exc:
-            if exc.kind == "limit exceeded":
+            if exc.kind == "limit exceeded" or _looks_like_dicom(archive, member):
                 raise
             warnings.append(f"skipped member {member}: {exc.message}")
             continue
