@@ -34,14 +34,14 @@ def peak_rss():
 
     root = Path(__file__).resolve().parents[2]
     script = (
-        "import json, resource, sys, tempfile\n"
+        "import json, sys, tempfile\n"
         "from mimir.limits import Limits\n"
         "from mimir.pipeline.batch import process_one\n"
+        "from tests.fuzz.run import peak_rss\n"
         "with tempfile.TemporaryDirectory() as cache:\n"
         "    rec = process_one(sys.argv[1], cache, None, Limits(**json.loads(sys.argv[2])))\n"
         "print(json.dumps({'status': rec.status, 'kind': rec.kind, 'member': rec.member,\n"
-        "    'message': rec.message,\n"
-        "    'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")
+        "    'message': rec.message, 'peak': peak_rss()}))\n")
 
     def run(path: Path, limits: dict | None = None) -> tuple[dict, int]:
         out = subprocess.run([sys.executable, "-c", script, str(path),

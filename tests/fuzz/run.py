@@ -1,10 +1,10 @@
 """Run fuzz cases and summarise them: ``python -m tests.fuzz.run --cases N``.
 
 Cases ``first .. first + cases - 1`` run in ``--workers`` processes (each loads the
-base subjects once); each worker reports its peak resident memory
-(``resource.getrusage``), which covers every case it ran and its own copy of the base
-subjects. Prints a JSON summary (``--json FILE`` also writes it) and exits 1 when any
-case is a violation. ``--write FILE`` replaces the figures between the
+base subjects once); each worker reports its peak resident memory (:func:`peak_rss`),
+which covers every case it ran and its own copy of the base subjects. Prints a JSON
+summary (``--json FILE`` also writes it) and exits 1 when any case is a violation or
+a worker's peak memory reaches :data:`MEMORY_BOUND`. ``--write FILE`` replaces the figures between the
 ``fuzz-figures`` markers of a Markdown file (docs/reliability.md).
 """
 
@@ -32,8 +32,20 @@ END = "<!-- fuzz-figures:end -->"
 _BASES: dict = {}
 
 
-def _peak_rss() -> int:
-    """Peak resident memory of this process in bytes (Linux reports KiB)."""
+def peak_rss() -> int:
+    """Peak resident memory of this process in bytes.
+
+    Linux's ``VmHWM`` (high-water mark of this process's own address space) where
+    there is one: ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a process started
+    from a large one (pytest) would report its parent's size.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -45,7 +57,7 @@ def run_chunk(seeds: list[int], bases_dir: str, workdir: str) -> tuple[list[dict
         _BASES.clear()
         _BASES[bases_dir] = load_bases(Path(bases_dir))
     out = [asdict(run_case(s, _BASES[bases_dir], Path(workdir))) for s in seeds]
-    return out, _peak_rss()
+    return out, peak_rss()
 
 
 def cpu_model() -> str:

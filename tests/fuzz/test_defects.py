@@ -90,7 +90,7 @@ DEFECTS = [
      "corrupt dicom", "PixelSpacing"),
     ("pixel_spacing_1e9", _one, "PixelSpacing", "1e9\\1e9", "corrupt dicom", "PixelSpacing"),
     ("position_zeros_whole_station", _station, "ImagePositionPatient", "0\\0\\0",
-     "inconsistent stations", "0 mm apart"),
+     "inconsistent stations", "two slices at z"),
     ("samples_per_pixel_0", _one, "SamplesPerPixel", 0, "corrupt dicom", "SamplesPerPixel"),
     ("pixel_representation_1", _one, "PixelRepresentation", 1, "corrupt dicom",
      "PixelRepresentation"),

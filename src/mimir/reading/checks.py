@@ -155,12 +155,13 @@ def slice_gaps(z: np.ndarray) -> tuple[float, np.ndarray]:
     Returns
     -------
     spacing : float
-        The median gap (mm); 0 when most slices share a position.
+        The smallest gap (mm): missing slices only widen gaps; 0 when two slices share a
+        position.
     steps : ndarray of float, shape (n - 1,)
         Each gap divided by the spacing (1 for neighbours, 2 across a missing slice).
     """
     gaps = -np.diff(z.astype(np.float64))
-    spacing = float(np.median(gaps))
+    spacing = float(np.min(gaps))
     if spacing <= 0:
         return spacing, np.zeros_like(gaps)
     return spacing, gaps / spacing
@@ -185,6 +186,11 @@ def _check_one_series(sn: int, slices: list, members: list[str]) -> list[str]:
     z = np.array([s.position[2] for s in slices], dtype=np.float32)
     order = np.argsort(-z, kind="stable")
     zs = z[order]
+    same = np.flatnonzero(-np.diff(zs.astype(np.float64)) <= Z_TOLERANCE_MM)
+    if len(same):
+        k = int(same[0])
+        raise _inconsistent(f"{label}: two slices at z = {float(zs[k + 1]):g} mm",
+                            members[order[k + 1]])
     spacing, steps = slice_gaps(zs)
     warnings = []
     for k, step in enumerate(steps):
