@@ -275,14 +275,22 @@ def _hostile_number(rng) -> float:
                              rng.uniform(5001, 1e7) * rng.choice([-1, 1])]))
 
 
-def position_value(rng, pos: list[float], scope: str, dz: float) -> tuple[str, str]:
-    """A new ImagePositionPatient text for a slice at ``pos`` and what it is."""
+def position_value(rng, pos: list[float], scope: str, dz: float,
+                   z_top: float) -> tuple[str, str]:
+    """A new ImagePositionPatient text for a slice at ``pos`` and what it is.
+
+    ``z_top`` is the top slice's z of the series or station in scope. Station-wide
+    values are consistent within the station but implausible: beyond the scanner's
+    reach, a slice spacing over 10 mm, or a station far from the others.
+    """
     x, y, z = pos
     options = ["coordinate", "all", "malformed", "zeros", "collapse"]
     if scope == "slice":
         options += ["z_off_grid", "xy_shift", "z_off_grid"]
     elif scope == "series":
         options += ["series_shift"]
+    else:
+        options += ["station_far_z", "station_far_x", "station_stretch"]
     what = str(rng.choice(options))
     if what == "coordinate":
         v = list(pos)
@@ -301,6 +309,12 @@ def position_value(rng, pos: list[float], scope: str, dz: float) -> tuple[str, s
         v[int(rng.integers(2))] += float(rng.uniform(0.05, 50)) * float(rng.choice([-1, 1]))
     elif what == "series_shift":
         v = [x, y, z + float(rng.uniform(1, 50))]
+    elif what == "station_far_z":
+        v = [x, y, z + float(rng.uniform(2100, 3800))]
+    elif what == "station_far_x":
+        v = [x + float(rng.uniform(800, 3000)) * float(rng.choice([-1, 1])), y, z]
+    elif what == "station_stretch":
+        v = [x, y, z_top + (z - z_top) * float(rng.uniform(10.5, 100)) / dz]
     else:
         return str(rng.choice(["abc\\def\\ghi", "", "1\\2", "1\\2\\3\\4", "1e999\\0\\0",
                                "nan\\nan\\nan", "\\\\"])), "malformed"
@@ -402,12 +416,13 @@ def fam_header(rng, base: Base) -> Mutation:
         else:
             value = None if delete else int(rng.choice(US_POOLS[field_]))
         detail = "deleted" if delete else repr(value)
+    z_top = max(base.info[m][2] for m in targets)
     for m in targets:
         buf = ed.get(m)
         if field_ == "ImagePositionPatient":
             pos = [float(v) for v in text_value(buf, field_).split("\\")]
             # the same draw for every slice in scope: one hostile value applied alike
-            text, what = position_value(np.random.default_rng(seed), pos, scope, dz)
+            text, what = position_value(np.random.default_rng(seed), pos, scope, dz, z_top)
             detail = what
             buf = set_value(buf, field_, text)
         elif field_ == "PixelData":

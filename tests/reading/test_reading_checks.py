@@ -75,6 +75,15 @@ def test_pixel_bytes_must_be_exact():
         checks.check_pixel_bytes(0, 224, 16, 0)
 
 
+def test_pixel_values_must_fit_bits_stored():
+    px = np.array([[0, 4095]], dtype=np.uint16)
+    checks.check_pixel_values(px, 12)
+    checks.check_pixel_values(px, None)
+    checks.check_pixel_values(np.array([[65535]], dtype=np.uint16), 16)
+    with pytest.raises(SubjectError, match="does not fit in BitsStored = 11"):
+        checks.check_pixel_values(px, 11)
+
+
 @pytest.mark.parametrize("pos", [[np.nan, 0, 0], [0, np.inf, 0], [0, 0, -np.inf],
                                  [-1e9, -1e9, -1e9], [0, 0, 5000.5], [1, 2]])
 def test_bad_positions_are_corrupt(pos):
@@ -176,7 +185,7 @@ def test_series_are_checked_separately():
 
 # both readers ---------------------------------------------------------------------------
 
-MUTATIONS = [("BitsAllocated", 8), ("BitsStored", 17), ("SamplesPerPixel", 0),
+MUTATIONS = [("BitsAllocated", 8), ("BitsStored", 17), ("BitsStored", 6), ("SamplesPerPixel", 0),
              ("PixelRepresentation", 1), ("PixelSpacing", "nan\\nan"),
              ("PixelSpacing", "1e9\\1e9"), ("ImagePositionPatient", "-1e9\\-1e9\\-1e9"),
              ("ImagePositionPatient", "0\\inf\\0"), ("Rows", 5), ("Columns", 2),

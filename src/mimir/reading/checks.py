@@ -10,9 +10,11 @@ subject that names the zip member.
   field 20201 (SamplesPerPixel 1, BitsAllocated 16, BitsStored at most 16,
   PixelRepresentation 0), a pixel-data length of exactly Rows x Columns x
   BitsAllocated / 8 bytes, finite positions within :data:`MAX_ABS_POSITION_MM` of the
-  origin and finite PixelSpacing within :data:`PIXEL_SPACING_RANGE_MM`. A violation
-  is ``corrupt dicom``. Both DICOM readers (the fast one and the pydicom fallback)
-  call it, so they apply the same rules.
+  origin and finite PixelSpacing within :data:`PIXEL_SPACING_RANGE_MM`; after decoding,
+  :func:`check_pixel_values` (every value fits in BitsStored). A violation is
+  ``corrupt dicom``. Both DICOM readers (the fast one and the pydicom fallback) call
+  them and decode uncompressed pixel data the same way, so they apply the same rules
+  and give the same pixels.
 - :func:`check_series` (all slices of a subject, grouped by SeriesNumber as the
   procedure groups them): one matrix size and one PixelSpacing per series, one x and y
   position per series (axial stacks move only along z), distinct z positions evenly
@@ -93,6 +95,19 @@ def check_pixel_bytes(rows: int, cols: int, bits_allocated: int,
     if pixel_bytes != need:
         raise _fail(f"pixel data holds {pixel_bytes} bytes, Rows x Columns x BitsAllocated / 8 "
                     f"= {rows} x {cols} x {bits_allocated} / 8 = {need}")
+
+
+def check_pixel_values(pixels: np.ndarray, bits_stored: int | None) -> None:
+    """Require every (unsigned) pixel value to fit in ``bits_stored`` bits.
+
+    Called on the decoded values, before any masking: a header claiming fewer bits than
+    the data hold is inconsistent (pydicom would silently mask the excess away).
+    """
+    if bits_stored is None or bits_stored >= BITS_ALLOCATED or pixels.size == 0:
+        return
+    top = int(pixels.max())
+    if top >= 1 << bits_stored:
+        raise _fail(f"pixel value {top} does not fit in BitsStored = {bits_stored} bits")
 
 
 def check_position(position: Sequence[float]) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.limits import DEFAULT_LIMITS, Limits
-from mimir.reading.checks import check_slice
+from mimir.reading.checks import check_pixel_values, check_slice
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -248,6 +248,7 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         sl.pixel_bytes = max(0, min(length, len(buf) - off))
         check_slice(sl)
         arr = np.frombuffer(buf, dtype="<u2", count=rows * cols, offset=off)
+        check_pixel_values(arr, sl.bits_stored)
         sl.pixels = arr.reshape(rows, cols).astype(np.float32)
     return sl
 
@@ -275,9 +276,10 @@ def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
                                    f"larger than the limit of {limits.max_slice_pixels}")
             _pydicom_layout(ds, sl)
             check_slice(sl)
-            arr = ds.pixel_array
+            arr = _pydicom_pixels(ds, sl)
             if arr.shape != (rows, cols):
                 raise ValueError(f"pixel array of shape {arr.shape}, expected {(rows, cols)}")
+            check_pixel_values(arr, sl.bits_stored)
             sl.pixels = arr.astype(np.float32)
         return sl
     except SubjectError:
@@ -303,6 +305,18 @@ def _pydicom_layout(ds, sl: DicomSlice) -> None:
         sl.pixel_bytes = None  # compressed: the decoded array's shape is checked
     else:
         sl.pixel_bytes = len(ds.get("PixelData") or b"")
+
+
+def _pydicom_pixels(ds, sl: DicomSlice) -> np.ndarray:
+    """Pixel values of a pydicom dataset: uncompressed data decoded as the fast reader
+    decodes it (uint16, unmasked, so that both readers see the same values); compressed
+    data through pydicom's decoders."""
+    if sl.pixel_bytes is None:
+        return ds.pixel_array
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    big = ts is not None and not ts.is_little_endian
+    arr = np.frombuffer(ds.PixelData, dtype=">u2" if big else "<u2")
+    return arr.reshape(sl.rows, sl.cols)
 
 
 def read_slice(buf: bytes, with_pixels: bool = True,
