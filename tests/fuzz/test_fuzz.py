@@ -99,3 +99,24 @@ def test_judge_flags_what_it_must(fuzz_bases):
                  "header") == ("failed", "")
     assert judge(_record("failed", "corrupt dicom", "m.dcm", "bad"), None, base, "header")[1]
     assert judge(_record("done"), base.image, base, "member_truncate")[1]
+
+
+@pytest.mark.slow
+def test_make_fuzz_script_writes_its_figures(fuzz_bases, tmp_path):
+    """``make fuzz`` (benchmarks/fuzz.py) runs cases in two workers and replaces only the
+    figures between the markers."""
+    from tests.fuzz.run import END, START
+
+    md = tmp_path / "reliability.md"
+    md.write_text(f"# Reliability\n\n{START}\nold figures\n{END}\n\nafter\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--cases",
+                           "6", "--first", "40", "--workers", "2", "--bases", str(fuzz_bases),
+                           "--write", str(md), "--command", "make fuzz"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = md.read_text()
+    assert "old figures" not in text and text.endswith("\n\nafter\n")
+    assert "`make fuzz`; 6 cases (seeds 40 to 45), 2 worker processes" in text
+    assert "| violations | 0 |" in text and "Peak resident memory of a worker" in text
+    summary = json.loads(proc.stdout)
+    assert summary["cases"] == 6 and summary["peak_rss_bytes"] > 0
