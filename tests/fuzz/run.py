@@ -72,6 +72,19 @@ def cpu_model() -> str:
     return "unknown"
 
 
+def examples(outcomes: list[dict], n: int = 3) -> dict:
+    """The first ``n`` cases of each failure kind and of ``announced`` (to rerun one:
+    ``--first SEED --cases 1``)."""
+    out: dict = {}
+    for o in outcomes:
+        key = o["kind"] if o["outcome"] == "failed" else o["outcome"]
+        if key in ("equal",) or len(out.setdefault(key, [])) >= n:
+            continue
+        out[key].append({k: o[k] for k in ("seed", "base", "family", "detail", "message",
+                                           "warnings")})
+    return {k: v for k, v in out.items() if v}
+
+
 def summarise(outcomes: list[dict], peak: int, seconds: float, workers: int,
               first: int) -> dict:
     """Counts of a run."""
@@ -86,6 +99,7 @@ def summarise(outcomes: list[dict], peak: int, seconds: float, workers: int,
                       for f in sorted({o["family"] for o in outcomes})},
         "by_base": dict(Counter(o["base"] for o in outcomes)),
         "violations": [o for o in outcomes if o["violation"]],
+        "examples": examples(outcomes),
         "peak_rss_bytes": peak,
         "slowest_case_s": round(max((o["seconds"] for o in outcomes), default=0.0), 2),
         "seconds": round(seconds, 1),
