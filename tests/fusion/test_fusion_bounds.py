@@ -109,6 +109,20 @@ def test_voxel_limit(what):
     bounds.check_geometry(ss, Limits(max_fused_voxels=10**9))
 
 
+@pytest.mark.parametrize("kw, ok", [({"n": 3, "dz": 3.0}, False), ({"n": 9, "dz": 3.0}, True),
+                                    ({"rows": 22}, False), ({"rows": 23}, True)])
+def test_grid_too_small_for_an_image_fails(kw, ok):
+    """The procedure drops 4 slices at each end and 22 rows of table: a smaller grid
+    leaves nothing to make the image from."""
+    ss = StationSet(water=[station(0.0, **kw)], fat=[station(0.0, name="F", **kw)])
+    if ok:
+        bounds.check_geometry(ss)
+        return
+    with pytest.raises(SubjectError) as ei:
+        bounds.check_geometry(ss)
+    assert ei.value.kind == "implausible geometry" and "too small" in ei.value.message
+
+
 def test_resampling_voxels_takes_the_larger_size_per_axis():
     dims = np.array([[100, 200, 400], [10, 10, 10]])
     W = np.array([[150, 100, 134], [0, 10, 10]])

@@ -19,6 +19,10 @@ Physical bounds (what a human body in this scanner can span; ukb-20201-format.md
   neck to knee, no person's neck-to-knee span reaches 2 m, and the margin leaves room
   for stations that do not meet.
 
+The fused grid must also be large enough for the image the procedure makes from it: more
+than 2 x 4 slices (4 are dropped at each end) and more than 22 rows (the table is
+cropped), else no image exists.
+
 Memory bound (``Limits.max_fused_voxels``): the fused grid, the placed stations
 together, and any one station while it is resampled (the product over its axes of the
 larger of its input and output sizes, which bounds every intermediate array of a
@@ -30,9 +34,11 @@ from __future__ import annotations
 import numpy as np
 
 from mimir.errors import SubjectError
+from mimir.fusion.fuse import END_SLICES_DROPPED
 from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations
 from mimir.fusion.stations import Station, StationSet
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.projection.image2d import TABLE_ROWS
 from mimir.reading.checks import MAX_ABS_POSITION_MM
 
 #: Largest in-plane extent of a station or of the fused grid (mm): the scanner's bore.
@@ -43,6 +49,9 @@ MAX_STATION_Z_MM = 500.0
 MAX_FUSED_Z_MM = 2000.0
 #: Slice spacing accepted (mm).
 SLICE_SPACING_RANGE_MM = (1.0, 10.0)
+#: Fewest fused slices and rows from which the procedure makes an image.
+MIN_FUSED_SLICES = 2 * END_SLICES_DROPPED + 1
+MIN_FUSED_ROWS = TABLE_ROWS + 1
 
 
 def _implausible(message: str) -> SubjectError:
@@ -121,6 +130,11 @@ def check_placement(pl: Placement, dims: np.ndarray, limits: Limits) -> None:
         ``implausible geometry``.
     """
     rows, cols, n = grid_shape(pl)
+    if n < MIN_FUSED_SLICES or rows < MIN_FUSED_ROWS or cols < 1:
+        raise _implausible(f"the fused grid of {rows} x {cols} x {n} voxels is too small for "
+                           f"an image (at least {MIN_FUSED_ROWS} rows and "
+                           f"{MIN_FUSED_SLICES} slices: {END_SLICES_DROPPED} slices are "
+                           f"dropped at each end and {TABLE_ROWS} rows of table)")
     mm = np.array([rows, cols, n], dtype=np.float64) * OUTPUT_SPACING
     for axis, (name, bound) in enumerate((("y", MAX_INPLANE_MM), ("x", MAX_INPLANE_MM),
                                           ("z", MAX_FUSED_Z_MM))):
