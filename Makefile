@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mimir-installed
 # lie on this machine's disk instead of downloading others.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench fuzz clean
 
 install: $(STAMP)
 
@@ -32,6 +32,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --write docs/benchmarks.md
 	$(BIN)/python benchmarks/report_bench.py --write docs/benchmarks-report.md \
 		--screenshot docs/report-cohort.png
+
+# 10,000 seed-driven mutations of phantom zips on 2 worker processes; the counts, time,
+# peak memory and CPU go into docs/reliability.md (make test runs 300 of them).
+FUZZ_CASES ?= 10000
+fuzz: $(STAMP)
+	$(BIN)/python benchmarks/fuzz.py --cases $(FUZZ_CASES) --workers 2 \
+		--write docs/reliability.md --command "make fuzz"
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache

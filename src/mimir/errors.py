@@ -20,6 +20,7 @@ KINDS = (
     "inconsistent stations",
     "corrupt dicom",
     "limit exceeded",
+    "implausible geometry",
     "numerical failure",
     "unusable name",
     "cache corrupt",

@@ -1,8 +1,11 @@
-"""Resource limits applied to untrusted input (zips, DICOM members).
+"""Resource limits applied to untrusted input (zips, DICOM members, geometry).
 
-A subject's zip is untrusted: it may be a zip bomb, hold absurdly many members or
-claim absurd image sizes. These limits are checked *before* the corresponding memory
-is allocated, and exceeding one fails only that subject with kind ``limit exceeded``.
+A subject's zip is untrusted: it may be a zip bomb, hold absurdly many members, claim
+absurd image sizes or place its stations absurdly far apart. These limits are checked
+*before* the corresponding memory is allocated. Exceeding a limit on what is read
+(bytes, members, pixels) fails only that subject with kind ``limit exceeded``; a fused
+grid larger than ``max_fused_voxels`` fails it with kind ``implausible geometry``, as
+the physical bounds of :mod:`mimir.fusion.bounds` do.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 GiB = 1 << 30
 MiB = 1 << 20
+Mi = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,15 @@ class Limits:
         Rows x columns of one DICOM slice (default 4,194,304 = 2048 x 2048).
     max_zip_bytes : int
         Size of the zip file itself on disk (default 4 GiB).
+    max_subject_pixels : int
+        Water and fat pixels decoded from one zip, all slices together (default
+        64 Mi = 67,108,864; a UK Biobank subject has about 24.8 million). Decoded
+        slices take 4 bytes a pixel, twice over while they are stacked into stations.
+    max_fused_voxels : int
+        Voxels of the fused output grid, and of the stations placed on it together,
+        and of any one station while it is resampled (default 32 Mi = 33,554,432; a
+        UK Biobank subject's grid holds about 14.3 million). Checked before the
+        fused volumes are allocated.
     """
 
     max_subject_bytes: int = 2 * GiB
@@ -36,6 +49,8 @@ class Limits:
     max_members: int = 20_000
     max_slice_pixels: int = 2048 * 2048
     max_zip_bytes: int = 4 * GiB
+    max_subject_pixels: int = 64 * Mi
+    max_fused_voxels: int = 32 * Mi
 
 
 DEFAULT_LIMITS = Limits()

@@ -16,10 +16,12 @@ from mimir.cli.options import (
     EXCLUDE_COLUMN,
     IDS,
     INSTANCE,
+    LIMIT_FUSED,
     LIMIT_MEMBER,
     LIMIT_MEMBERS,
     LIMIT_PIXELS,
     LIMIT_SUBJECT,
+    LIMIT_SUBJECT_PIXELS,
     limits_options,
 )
 
@@ -68,12 +70,14 @@ def infer(
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
     max_slice_pixels: int = LIMIT_PIXELS,
+    max_subject_pixels: int = LIMIT_SUBJECT_PIXELS,
+    max_fused_voxels: int = LIMIT_FUSED,
 ):
     """Predict every module's measurements, with confidence intervals."""
     from mimir.api import infer as run
 
     limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
-                            max_slice_pixels)
+                            max_slice_pixels, max_subject_pixels, max_fused_voxels)
     with progress_bar() as bar:
         tasks = {}
 

@@ -14,10 +14,12 @@ from mimir.cli.options import (
     EXCLUDE_COLUMN,
     IDS,
     INSTANCE,
+    LIMIT_FUSED,
     LIMIT_MEMBER,
     LIMIT_MEMBERS,
     LIMIT_PIXELS,
     LIMIT_SUBJECT,
+    LIMIT_SUBJECT_PIXELS,
     limits_options,
 )
 
@@ -40,12 +42,14 @@ def preprocess(
     max_member_bytes: int = LIMIT_MEMBER,
     max_members: int = LIMIT_MEMBERS,
     max_slice_pixels: int = LIMIT_PIXELS,
+    max_subject_pixels: int = LIMIT_SUBJECT_PIXELS,
+    max_fused_voxels: int = LIMIT_FUSED,
 ):
     """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
     from mimir.api import preprocess as run
 
     limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
-                            max_slice_pixels)
+                            max_slice_pixels, max_subject_pixels, max_fused_voxels)
     with progress_bar() as bar:
         task = None
 

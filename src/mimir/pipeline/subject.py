@@ -15,6 +15,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
+from mimir.fusion.bounds import check_geometry
 from mimir.fusion.fuse import station_extents
 from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
@@ -124,6 +125,7 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         stations = group_stations(read.slices)
         del read.slices
         ss = make_consistent(stations)
+        check_geometry(ss, limits)
         fused: Fused = fuse_stations(ss)
         timings["fuse"] = time.perf_counter() - t1
         t2 = time.perf_counter()

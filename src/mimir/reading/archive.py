@@ -4,7 +4,8 @@ Nothing is extracted to disk. Every read is bounded by :class:`mimir.limits.Limi
 the number of members, each member's decompressed size and the subject's total
 decompressed bytes are checked before (declared sizes) and while (actual bytes)
 reading, so a zip bomb fails its subject with ``limit exceeded`` instead of
-exhausting memory.
+exhausting memory. A name held by several members with different contents is
+ambiguous: reading it fails the subject (``corrupt dicom``) instead of picking one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import errno
 import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -85,6 +87,22 @@ def _regular_file_size(path: Path, name: str) -> int:
     return st.st_size
 
 
+def ambiguous_names(infos: list[zipfile.ZipInfo]) -> dict[str, int]:
+    """Names held by more than one member with different contents (CRC or size).
+
+    Returns
+    -------
+    dict
+        Name -> number of members holding it. Exact copies are not ambiguous.
+    """
+    seen: dict[str, set] = {}
+    count: dict[str, int] = {}
+    for info in infos:
+        seen.setdefault(info.filename, set()).add((info.CRC, info.file_size))
+        count[info.filename] = count.get(info.filename, 0) + 1
+    return {name: count[name] for name, contents in seen.items() if len(contents) > 1}
+
+
 class SubjectArchive:
     """A subject's zip opened for bounded reading.
 
@@ -113,7 +131,8 @@ class SubjectArchive:
                                f"{limits.max_zip_bytes}", subject=self.name)
         try:
             self._zf = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                RuntimeError, struct.error) as exc:
             raise SubjectError("not a zip", f"{self.path.name} cannot be opened as a zip "
                                f"(truncated or not a zip file: {exc})", subject=self.name) from None
         infos = self._zf.infolist()
@@ -122,6 +141,7 @@ class SubjectArchive:
             raise SubjectError("limit exceeded", f"zip has {len(infos)} members, more than the "
                                f"limit of {limits.max_members}", subject=self.name)
         self._infos = {i.filename: i for i in infos if not i.is_dir()}
+        self._ambiguous = ambiguous_names(infos)
 
     # context manager -------------------------------------------------------------
     def __enter__(self) -> SubjectArchive:
@@ -157,12 +177,16 @@ class SubjectArchive:
         ------
         SubjectError
             ``limit exceeded`` for oversized members or subjects, ``corrupt dicom``
-            when the member's compressed data is damaged.
+            when the member's compressed data is damaged or its name is ambiguous.
         """
         info = self._infos.get(member)
         if info is None:
             raise SubjectError("corrupt dicom", "member listed but not in the zip",
                                subject=self.name, member=member)
+        if member in self._ambiguous:
+            raise SubjectError("corrupt dicom", f"the zip holds {self._ambiguous[member]} "
+                               "different members of this name", subject=self.name,
+                               member=member)
         lim = self.limits
         if info.file_size > lim.max_member_bytes:
             raise SubjectError("limit exceeded", f"member declares {info.file_size} bytes, more "
@@ -176,7 +200,7 @@ class SubjectArchive:
             with self._zf.open(info) as fh:
                 data = fh.read(want + 1 if max_bytes is None else want)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
-                NotImplementedError, RuntimeError) as exc:
+                NotImplementedError, RuntimeError, struct.error) as exc:
             raise SubjectError("corrupt dicom", f"cannot decompress: {exc}",
                                subject=self.name, member=member) from None
         if len(data) > want:

@@ -8,6 +8,11 @@ handful of tags MIMIR uses and locates the pixel data, which is then viewed with
 compressed or deflated transfer syntaxes, odd pixel layouts) is handed to
 ``pydicom.dcmread``; a file neither can read fails its subject as ``corrupt dicom``.
 
+Before pixels are decoded, both readers apply the same checks
+(:func:`mimir.reading.checks.check_slice`): the pixel layout of field 20201, a pixel
+data length of exactly Rows x Columns x BitsAllocated / 8 bytes, and finite, plausible
+positions and pixel spacings. Only uint16 pixels are decoded.
+
 Values are converted the way pydicom presents them: DS strings through Python
 ``float`` (then float32 where the spec says so), IS through ``int``.
 """
@@ -22,6 +27,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.reading.checks import check_pixel_values, check_slice
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -47,6 +53,7 @@ TAGS = {
     "Columns": 0x00280011,
     "SamplesPerPixel": 0x00280002,
     "BitsAllocated": 0x00280100,
+    "BitsStored": 0x00280101,
     "PixelRepresentation": 0x00280103,
 }
 _WANTED = set(TAGS.values())
@@ -56,7 +63,9 @@ _WANTED = set(TAGS.values())
 class DicomSlice:
     """The facts MIMIR reads from one slice.
 
-    ``pixels`` is None when only the header was read.
+    ``pixels`` is None when only the header was read. The pixel layout fields are None
+    where the header lacks them; ``pixel_bytes`` is the length of the pixel data (None
+    when unknown: header-only reads, encapsulated pixel data).
     """
 
     series_number: int
@@ -69,6 +78,11 @@ class DicomSlice:
     rows: int
     cols: int
     pixels: np.ndarray | None = None
+    samples_per_pixel: int | None = None
+    bits_allocated: int | None = None
+    bits_stored: int | None = None
+    pixel_representation: int | None = None
+    pixel_bytes: int | None = None
 
 
 class _Unsupported(Exception):
@@ -156,7 +170,7 @@ def _ds_list(raw: bytes | None) -> list[float]:
     return [float(v) for v in s.split("\\")]
 
 
-def _us(raw: bytes | None, explicit: bool) -> int | None:
+def _us(raw: bytes | None) -> int | None:
     if raw is None or len(raw) < 2:
         return None
     return struct.unpack_from("<H", raw, 0)[0]
@@ -202,8 +216,8 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         raise _Unsupported(f"transfer syntax {ts!r}")
     out: dict = {}
     _walk(buf, pos, len(buf), explicit, out, 0)
-    rows = _us(out.get(TAGS["Rows"]), explicit)
-    cols = _us(out.get(TAGS["Columns"]), explicit)
+    rows = _us(out.get(TAGS["Rows"]))
+    cols = _us(out.get(TAGS["Columns"]))
     sn = _int_string(out.get(TAGS["SeriesNumber"]))
     if rows is None or cols is None or sn is None:
         raise _Unsupported("Rows, Columns or SeriesNumber missing")
@@ -226,19 +240,15 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
                                f"than the limit of {limits.max_slice_pixels}")
         if "_pixels" not in out:
             raise _Unsupported("no pixel data")
-        bits = _us(out.get(TAGS["BitsAllocated"]), explicit)
-        spp = _us(out.get(TAGS["SamplesPerPixel"]), explicit) or 1
-        signed = (_us(out.get(TAGS["PixelRepresentation"]), explicit) or 0) == 1
-        if spp != 1 or bits not in (8, 16):
-            raise _Unsupported("pixel layout other than one 8- or 16-bit sample")
-        dtype = {(8, False): "u1", (8, True): "i1", (16, False): "<u2", (16, True): "<i2"}[
-            (bits, signed)]
         off, length = out["_pixels"]
-        need = rows * cols * (bits // 8)
-        if length < need or off + need > len(buf):
-            raise SubjectError("corrupt dicom", f"pixel data holds {min(length, len(buf) - off)} "
-                               f"bytes, {need} needed for {rows} x {cols} pixels")
-        arr = np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=off)
+        sl.samples_per_pixel = _us(out.get(TAGS["SamplesPerPixel"]))
+        sl.bits_allocated = _us(out.get(TAGS["BitsAllocated"]))
+        sl.bits_stored = _us(out.get(TAGS["BitsStored"]))
+        sl.pixel_representation = _us(out.get(TAGS["PixelRepresentation"]))
+        sl.pixel_bytes = max(0, min(length, len(buf) - off))
+        check_slice(sl)
+        arr = np.frombuffer(buf, dtype="<u2", count=rows * cols, offset=off)
+        check_pixel_values(arr, sl.bits_stored)
         sl.pixels = arr.reshape(rows, cols).astype(np.float32)
     return sl
 
@@ -264,9 +274,12 @@ def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
             if rows * cols > limits.max_slice_pixels:
                 raise SubjectError("limit exceeded", f"slice of {rows} x {cols} pixels is "
                                    f"larger than the limit of {limits.max_slice_pixels}")
-            arr = ds.pixel_array
+            _pydicom_layout(ds, sl)
+            check_slice(sl)
+            arr = _pydicom_pixels(ds, sl)
             if arr.shape != (rows, cols):
                 raise ValueError(f"pixel array of shape {arr.shape}, expected {(rows, cols)}")
+            check_pixel_values(arr, sl.bits_stored)
             sl.pixels = arr.astype(np.float32)
         return sl
     except SubjectError:
@@ -274,6 +287,36 @@ def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
     except Exception as exc:  # pydicom raises many types on damaged files
         raise SubjectError("corrupt dicom", f"unreadable DICOM ({type(exc).__name__}: {exc})") \
             from None
+
+
+def _optional_int(ds, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    return None if value is None or value == "" else int(value)
+
+
+def _pydicom_layout(ds, sl: DicomSlice) -> None:
+    """Fill in the pixel layout fields of ``sl`` from a pydicom dataset."""
+    sl.samples_per_pixel = _optional_int(ds, "SamplesPerPixel")
+    sl.bits_allocated = _optional_int(ds, "BitsAllocated")
+    sl.bits_stored = _optional_int(ds, "BitsStored")
+    sl.pixel_representation = _optional_int(ds, "PixelRepresentation")
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is not None and ts.is_encapsulated:
+        sl.pixel_bytes = None  # compressed: the decoded array's shape is checked
+    else:
+        sl.pixel_bytes = len(ds.get("PixelData") or b"")
+
+
+def _pydicom_pixels(ds, sl: DicomSlice) -> np.ndarray:
+    """Pixel values of a pydicom dataset: uncompressed data decoded as the fast reader
+    decodes it (uint16, unmasked, so that both readers see the same values); compressed
+    data through pydicom's decoders."""
+    if sl.pixel_bytes is None:
+        return ds.pixel_array
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    big = ts is not None and not ts.is_little_endian
+    arr = np.frombuffer(ds.PixelData, dtype=">u2" if big else "<u2")
+    return arr.reshape(sl.rows, sl.cols)
 
 
 def read_slice(buf: bytes, with_pixels: bool = True,
@@ -296,7 +339,8 @@ def read_slice(buf: bytes, with_pixels: bool = True,
     Raises
     ------
     SubjectError
-        ``corrupt dicom`` when neither reader can read it, ``limit exceeded`` for
+        ``corrupt dicom`` when neither reader can read it or, with pixels, when it
+        fails :func:`mimir.reading.checks.check_slice`; ``limit exceeded`` for
         oversized slices. The subject and member are filled in by the caller.
     """
     try:

@@ -39,6 +39,20 @@ def split_lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
+def listed_files(text: str) -> set[str]:
+    """Every file name the manifest lists (all rows, any series); empty when it has no
+    ``filename`` column."""
+    lines = split_lines(text)
+    if not lines:
+        return set()
+    header = lines[0].split(",")
+    name_col = next((i for i, f in enumerate(header) if "filename" in f), None)
+    if name_col is None:
+        return set()
+    return {fields[name_col].strip() for fields in (line.split(",") for line in lines[1:])
+            if len(fields) > name_col}
+
+
 def parse_manifest(text: str) -> list[ManifestEntry]:
     """Water and fat rows of a manifest, in manifest order.
 
