@@ -5,7 +5,7 @@ absurd image sizes or place its stations absurdly far apart. These limits are ch
 *before* the corresponding memory is allocated. Exceeding a limit on what is read
 (bytes, members, pixels) fails only that subject with kind ``limit exceeded``; a fused
 grid larger than ``max_fused_voxels`` fails it with kind ``implausible geometry``, as
-the physical bounds of :mod:`mimir.fusion.bounds` do.
+the physical bounds of :mod:`mimir.pipeline.bounds` do.
 """
 
 from __future__ import annotations

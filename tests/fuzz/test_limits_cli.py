@@ -38,15 +38,15 @@ def test_preprocess_option_fails_the_subject(mini_zip, tmp_path, option, value, 
 
 
 def test_infer_passes_the_limits(monkeypatch, tmp_path):
-    import mimir.inference.run as run
+    import mimir.api as api
 
     seen = {}
 
-    def fake(inputs, modules, out, cache=None, options=None, **kw):
-        seen["limits"] = options.limits
+    def fake(*args, limits=None, **kw):
+        seen["limits"] = limits
         raise SystemExit(0)
 
-    monkeypatch.setattr(run, "infer", fake)
+    monkeypatch.setattr(api, "infer", fake)
     CliRunner().invoke(app, ["infer", "--cache", str(tmp_path), "-m", "x", "-o",
                              str(tmp_path / "o"), "--max-fused-voxels", "123",
                              "--max-subject-pixels", "456"])

@@ -15,10 +15,10 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
-from mimir.fusion.bounds import check_geometry
 from mimir.fusion.fuse import station_extents
 from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.pipeline.bounds import check_geometry
 from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
 from mimir.projection.image2d import make_image
 from mimir.qc.measures import coverage_measures

@@ -1,4 +1,4 @@
-"""Plausibility and memory bounds of a subject's geometry (mimir.fusion.bounds), checked
+"""Plausibility and memory bounds of a subject's geometry (mimir.pipeline.bounds), checked
 before fusion allocates anything of the grid's size."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from mimir.errors import SubjectError
-from mimir.fusion import bounds
 from mimir.fusion.placement import place_stations
 from mimir.fusion.stations import Station, StationSet, group_stations, make_consistent
 from mimir.limits import Limits
+from mimir.pipeline import bounds
 from mimir.reading.dicom import DicomSlice
 
 PX = 500.0 / 224.0
