@@ -65,7 +65,7 @@ class CacheEntry:
 
 
 #: Sidecar keys and the types they must have (None allowed where the default is None).
-_TYPES = {"name": str, "source": str, "warnings": list, "facts": dict, "qc": dict,
+_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "source": str, "warnings": list, "facts": dict, "qc": dict,
           "engine": str, "format": str, "image_sha256": (str, type(None)),
           "source_size": (int, type(None)), "source_mtime_ns": (int, type(None))}
 

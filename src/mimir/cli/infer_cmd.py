@@ -79,7 +79,7 @@ def infer(
     limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
                             max_slice_pixels, max_subject_pixels, max_fused_voxels)
     with progress_bar() as bar:
-        tasks = {}
+        tasks: dict = {}
 
         def on_start(n_pre: int, n_pred: int):
             tasks["pre"] = bar.add_task("preprocess", total=n_pre)

@@ -46,13 +46,13 @@ def phantom(
 
     with progress_bar() as bar:
         task = bar.add_task("phantoms (fast)" if fast else "phantoms", total=n)
-        res = run(out_dir, n=n, seed=seed, superimposed=superimposed, mismatch=mismatch,
-                  missing_station=missing_station, missing_fat=missing_fat, swap=swap,
-                  manifest_csv=manifest_csv, crlf=crlf, no_manifest=no_manifest,
-                  truncated=truncated, corrupt_member=corrupt_member, knee_cut=knee_cut,
-                  overwrite=overwrite, fast=fast, workers=workers,
-                  on_subject=lambda _name: bar.advance(task))
+        run(out_dir, n=n, seed=seed, superimposed=superimposed, mismatch=mismatch,
+            missing_station=missing_station, missing_fat=missing_fat, swap=swap,
+            manifest_csv=manifest_csv, crlf=crlf, no_manifest=no_manifest,
+            truncated=truncated, corrupt_member=corrupt_member, knee_cut=knee_cut,
+            overwrite=overwrite, fast=fast, workers=workers,
+            on_subject=lambda _name: bar.advance(task))
     if fast:
         out.print(f"wrote {n} images and truth.csv to {out_dir}")
     else:
-        out.print(f"wrote {len(res)} subjects and truth.csv to {out_dir}")
+        out.print(f"wrote {n} subjects and truth.csv to {out_dir}")

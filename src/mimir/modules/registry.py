@@ -209,8 +209,8 @@ def install(source: str | os.PathLike, name: str | None = None,
         raise UsageError(f"{source} does not exist")
     root = modules_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmpdir:
+        tmp = Path(tmpdir)
         if source.is_dir():
             staged = tmp / source.name
             staged.mkdir()

@@ -14,6 +14,8 @@ two modules share is prefixed with the module name (``module_age.age``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -36,7 +38,7 @@ def published_columns(targets) -> list[str]:
 def published_table(targets, names: list[str], mean: np.ndarray,
                     variance: np.ndarray) -> pd.DataFrame:
     """The published layout for one module."""
-    data = {"name": list(names)}
+    data: dict = {"name": list(names)}
     for j, t in enumerate(targets):
         data[f"{t.name}_mean_in_{t.unit}"] = mean[:, j]
         data[f"{t.name}_variance_in_{t.unit}"] = variance[:, j]
@@ -54,7 +56,7 @@ def target_labels(modules) -> dict:
 
 
 def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None = None,
-                   extra_names: list[str] = ()) -> pd.DataFrame:
+                   extra_names: Sequence[str] = ()) -> pd.DataFrame:
     """One row per subject with mean, sd, variance and interval bounds of every target.
 
     Parameters

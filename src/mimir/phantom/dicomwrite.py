@@ -10,6 +10,7 @@ back with pydicom.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def file_meta(sop_instance_uid: str) -> bytes:
     return b"\x00" * 128 + b"DICM" + element(0x00020000, "UL", len(body)) + body
 
 
-def encode_slice(header: list[tuple[int, str, object]], pixels: np.ndarray,
+def encode_slice(header: list[tuple[int, str, Any]], pixels: np.ndarray,
                  sop_instance_uid: str) -> bytes:
     """One DICOM file: meta, the header elements (sorted by tag) and uint16 pixels.
 

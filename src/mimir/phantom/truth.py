@@ -134,8 +134,10 @@ def measure_truth(subject: PhantomSubject, grid: OutputGrid | None,
         ``eid``, the :data:`TRUTH_COLUMNS` and the ``wb_<tissue>_L`` volumes.
     """
     if rendered is None:
+        if grid is None:
+            raise ValueError("measure_truth needs the output grid or the rendered labels")
         rendered = render(subject, grid.x, grid.y, grid.z)
-    out = {"eid": subject.eid}
+    out: dict = {"eid": subject.eid}
     out.update(measure_on_grid(subject, rendered, ff))
     out.update(whole_body(subject))
     out["height_cm"] = subject.height_cm

@@ -100,7 +100,7 @@ def process_one(path: str, cache_root: str, volumes_dir: str | None,
     name = subject_name(path)
     try:
         res = preprocess_subject(path, limits, keep_volumes=volumes_dir is not None)
-        if volumes_dir is not None:
+        if volumes_dir is not None and res.volumes is not None:
             write_volumes(res.volumes, Path(volumes_dir), name)
         entry = CacheEntry(name=name, source=str(path), warnings=res.warnings,
                            facts=res.facts)
@@ -169,6 +169,7 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
         else:
             todo.append(p)
     vdir = str(volumes_dir) if volumes_dir is not None else None
+    recs: Iterator[Record]
     if workers <= 1 or len(todo) <= 1:
         recs = (process_one(str(p), str(cache.root), vdir, limits) for p in todo)
     else:

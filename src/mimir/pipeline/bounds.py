@@ -98,7 +98,8 @@ def check_station(st: Station) -> None:
 
 def grid_shape(pl: Placement) -> tuple[int, int, int]:
     """Shape (rows, cols, n) of the fused grid before orientation: max ``W_end``."""
-    return tuple(int(v) for v in np.max(pl.W_end, axis=0))
+    rows, cols, n = (int(v) for v in np.max(pl.W_end, axis=0))
+    return rows, cols, n
 
 
 def resampling_voxels(dims: np.ndarray, W_size: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mimir.errors import UsageError
@@ -39,7 +40,7 @@ def read_ids(path: str | os.PathLike) -> list[str]:
     A header line (a first line whose first field holds no digit, such as ``eid`` or
     ``f.eid``) is skipped.
     """
-    ids = []
+    ids: list[str] = []
     for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -101,7 +102,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def resolve_inputs(inputs: list[str | os.PathLike] = (), ids: str | os.PathLike | None = None,
+def resolve_inputs(inputs: Sequence[str | os.PathLike] = (), ids: str | os.PathLike | None = None,
                    dicom_dir: str | os.PathLike | None = None,
                    instance: int = 2) -> list[Path]:
     """Expand INPUTS (and an id list) to subject zip paths.
@@ -127,7 +128,7 @@ def resolve_inputs(inputs: list[str | os.PathLike] = (), ids: str | os.PathLike 
             paths.append(p)
     if (ids is None) != (dicom_dir is None):
         raise UsageError("--ids and --dicom-dir go together")
-    if ids is not None:
+    if ids is not None and dicom_dir is not None:
         base = Path(dicom_dir)
         for eid in read_ids(ids):
             paths.append(base / f"{eid}_20201_{instance}_0.zip")

@@ -50,10 +50,11 @@ def read_exclusions(path: str | os.PathLike, column: str | None = None) -> set[s
         idx = fields.index(column.strip())
     else:
         lower = [f.lower() for f in fields]
-        idx = next((lower.index(c) for c in ID_COLUMNS if c in lower), None)
-        if idx is None:
+        found = [lower.index(c) for c in ID_COLUMNS if c in lower]
+        if not found:
             raise UsageError(f"exclusion list {p}: no id column (eid, id or subject) among "
                              f"{', '.join(fields)}; name one with --exclude-column")
+        idx = found[0]
     raw = [r[idx] for r in rows[1:] if len(r) > idx]
     return {v.strip() for v in raw if v.strip()}
 

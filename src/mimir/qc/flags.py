@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from mimir.qc.facts import SubjectFacts
+
+if TYPE_CHECKING:
+    import pandas
 
 KNEE_RATIO = 0.40
 LATERAL_EDGE = 0.85
@@ -83,7 +86,9 @@ def _small_overlap(f: SubjectFacts, _w) -> str | None:
 
 def _knee(f: SubjectFacts, _w) -> str | None:
     r = f.bottom_ratio
-    return f"bottom ratio {r:.2f}" if SubjectFacts.finite(r) and r > KNEE_RATIO else None
+    if r is None or not SubjectFacts.finite(r) or r <= KNEE_RATIO:
+        return None
+    return f"bottom ratio {r:.2f}"
 
 
 def _raised(cond: bool) -> str | None:
@@ -166,7 +171,7 @@ def subject_flags(facts: dict | SubjectFacts, warnings: list[str]) -> dict:
     return out
 
 
-def qc_table(cache, names: list[str]) -> pd.DataFrame:  # noqa: F821
+def qc_table(cache, names: list[str]) -> pandas.DataFrame:
     """QC flags of cached subjects (one row each, columns: name, eid, instance, qc_pass,
     qc_flags, qc_detail and one boolean per flag). Subjects cached without QC facts get
     an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""

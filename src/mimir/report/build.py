@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,7 @@ def run_section(data: RunData, n: dict) -> Section:
     rows.append(["report built", f"{_utc(None)} by mimir {__version__}"])
     body = [table([], rows, attrs="class='kv' id='run-table'")]
 
-    mods = next((r["modules"] for r in runs if r.get("modules")), [])
+    mods: list = next((r["modules"] for r in runs if r.get("modules")), [])
     if mods:
         body.append("<h3>Modules</h3>")
         body.append(table(["module", "backbone", "targets", "snapshot SHA-256", "path"],
@@ -356,8 +357,8 @@ def failures_section(data: RunData) -> Section:
     return Section("failures", "Failures", "\n".join(body))
 
 
-def build_page(data: RunData, title: str | None = None, lead: list[Section] = (),
-               tail: list[Section] = (), thumbs: Thumbs | None = None) -> str:
+def build_page(data: RunData, title: str | None = None, lead: Sequence[Section] = (),
+               tail: Sequence[Section] = (), thumbs: Thumbs | None = None) -> str:
     """The report page for loaded run data (extra sections before and after)."""
     n = counts(data)
     st = _target_stats(data)
@@ -375,8 +376,8 @@ def build_page(data: RunData, title: str | None = None, lead: list[Section] = ()
 
 def build_report(out: str | os.PathLike, covariates: str | os.PathLike | None = None,
                  cache: str | os.PathLike | None = None, dest: str | os.PathLike | None = None,
-                 title: str | None = None, lead: list[Section] = (),
-                 tail: list[Section] = ()) -> Path:
+                 title: str | None = None, lead: Sequence[Section] = (),
+                 tail: Sequence[Section] = ()) -> Path:
     """Write the report of an ``infer`` (or ``merge``) output folder.
 
     Parameters

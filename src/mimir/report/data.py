@@ -144,7 +144,7 @@ def find_targets(table: pd.DataFrame, module_targets: dict[str, list[str]]) -> l
         module -> the ``<Name>_mean_in_<Unit>`` columns of its published table (to tell
         which module predicts which target).
     """
-    owner = {}
+    owner: dict = {}
     for mod, cols in module_targets.items():
         for c in cols:
             owner.setdefault(c, mod)

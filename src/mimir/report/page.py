@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 CSS = """
@@ -107,7 +108,7 @@ def fmt(v, digits: int = 4) -> str:
     return f"{f:.{digits}g}"
 
 
-def table(header: list[str], rows: list[list], numeric: set[int] = frozenset(),
+def table(header: list[str], rows: list[list], numeric: Collection[int] = frozenset(),
           attrs: str = "", raw: bool = False) -> str:
     """An HTML table; cells are escaped unless ``raw`` (then they are HTML already)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)

@@ -12,7 +12,7 @@ import io
 import numpy as np
 
 #: Style of each group in histograms: fill, hatch, line style (readable in greyscale).
-GROUP_STYLE = {
+GROUP_STYLE: dict[str, dict] = {
     "all": dict(histtype="stepfilled", facecolor="0.78", edgecolor="0.15", hatch=None,
                 linestyle="-", linewidth=1.0),
     "female": dict(histtype="stepfilled", facecolor="#f1b6a0", edgecolor="#b2431b",

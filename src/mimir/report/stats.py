@@ -105,7 +105,7 @@ def target_summary(values, sd=None, uncertain=None) -> dict:
     """
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
-    out = {"n": int(x.size)}
+    out: dict = {"n": int(x.size)}
     if x.size:
         p = np.percentile(x, [2.5, 50, 97.5])
         out.update(median=float(p[1]), p2_5=float(p[0]), p97_5=float(p[2]),
@@ -224,7 +224,7 @@ def group_failures(failures: pd.DataFrame, examples: int = 5,
     """
     if failures is None or failures.empty:
         return []
-    groups = []
+    groups: list[dict] = []
     f = failures.fillna("")
     for kind, g in f.groupby(f["kind"].astype(str), sort=False):
         g = g.sort_values("name", kind="stable")
@@ -236,7 +236,7 @@ def group_failures(failures: pd.DataFrame, examples: int = 5,
                 msg = msg[:message_chars - 1] + "\u2026"
             ex.append((str(name), msg))
         groups.append({"kind": kind or "(no kind)", "count": len(g), "examples": ex})
-    groups.sort(key=lambda d: (-d["count"], d["kind"]))
+    groups.sort(key=lambda d: (-int(d["count"]), str(d["kind"])))
     return groups
 
 

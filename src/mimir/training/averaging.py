@@ -93,10 +93,10 @@ def recompute_batchnorm(net, images: np.ndarray, device, rng: np.random.Generato
     try:
         with torch.no_grad():
             for i in range(0, len(images), batch_size):
-                x = images[i:i + batch_size]
+                imgs = images[i:i + batch_size]
                 if max_shift:
-                    x = translate(x, random_shifts(rng, len(x), max_shift))
-                x = torch.from_numpy(x).to(device).float()
+                    imgs = translate(imgs, random_shifts(rng, len(imgs), max_shift))
+                x = torch.from_numpy(imgs).to(device).float()
                 net(x.contiguous(memory_format=torch.channels_last))
     finally:
         for m, mom in zip(bns, saved, strict=True):

@@ -39,6 +39,13 @@ from mimir.training.data import Dataset, load_dataset
 from mimir.training.train import TrainConfig, run_complete, snapshots, train
 
 
+def _fold_progress(on_progress, k: int):
+    """(iteration, loss) -> on_progress(k, iteration, loss), or None."""
+    if on_progress is None:
+        return None
+    return lambda it, loss: on_progress(k, it, loss)
+
+
 def predict_snapshot(run_dir: Path, snapshot: Path, data: Dataset, device: str = "cpu",
                      batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Means and variances (label units, uncalibrated) of a run's snapshot on ``data``."""
@@ -132,8 +139,7 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         data = load_dataset(cache, table, targets, train_names)
         log(f"fold {k}/{K}: training on {len(data)} subjects")
         train(data, out / f"fold_{k}", config, device=dev, threads=threads,
-              on_progress=(lambda it, loss, k=k: on_progress(k, it, loss)) if on_progress
-              else None, log=log)
+              on_progress=_fold_progress(on_progress, k), log=log)
     # held-out predictions of every snapshot of every finished fold
     for k in range(1, K + 1):
         run = out / f"fold_{k}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,7 +142,8 @@ class BatchSource:
         import torch
 
         self.device = torch.device(device)
-        self.images, self.labels = images, labels
+        self.images: Any = images  # an ndarray, or a tensor when held on the device
+        self.labels: Any = labels
         if hold is None:
             hold = False
             if self.device.type == "cuda":

@@ -180,7 +180,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     # the initial weights are needed only when the run starts from its first iteration
     source = (None if resume.is_file() else
               resolve_init(config.init, config.backbone, config.init_weights, log))
-    if not cfg_path.is_file():
+    if not cfg_path.is_file() and source is not None:
         cfg["init"] = source.record()
         out.mkdir(parents=True, exist_ok=True)
         write_text(cfg_path, json.dumps(cfg, indent=1))
@@ -235,7 +235,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
             log_lines.append(f"{i},{val:.6g},{lr_i:.3g},{sec:.1f}\n")
         last = pending[-1][0]
         pending.clear()
-        if on_progress:
+        if on_progress and running is not None:
             on_progress(last, running)
 
     autocast = (torch.autocast(device_type=torch.device(dev).type, dtype=torch.bfloat16)
@@ -267,7 +267,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
                     snap = {"state_dict": _averaged_weights(net, average, data, dev, config,
                                                             done),
                             "iteration": done, "averaged_iterations": average.count}
-                    extra = {"average": {k: v.cpu() for k, v in average.state.items()},
+                    extra = {"average": {k: v.cpu() for k, v in (average.state or {}).items()},
                              "average_count": average.count}
                 else:
                     snap, extra = {"state_dict": sd_cpu, "iteration": done}, {}
