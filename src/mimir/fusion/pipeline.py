@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mimir.fusion.fuse import END_SLICES_DROPPED, Trim, apply_trim, fuse_prepared, trim_overlaps
+from mimir.fusion.fuse import (
+    END_SLICES_DROPPED,
+    Trim,
+    apply_trim,
+    fuse_prepared,
+    orient,
+    trim_overlaps,
+)
 from mimir.fusion.placement import (
     OUTPUT_SPACING,
     Placement,
@@ -123,6 +130,142 @@ def prepare_signal(stations: list[Station], maps: list, trim: Trim) -> Prepared:
     return Prepared(stations=out, edges=edges)
 
 
+#: Output slices resampled at a time when writing straight into the fused volume.
+_BLOCK = 4
+
+
+def _writes_direct(stations: list[Station], maps: list, trim: Trim) -> bool:
+    """Whether :func:`fuse_direct` applies: every station keeps a slice outside its
+    overlaps, only neighbours overlap, and every station fits its place on the grid."""
+    S = len(stations)
+    for i, st in enumerate(stations):
+        head, tail = _edge_counts(trim, i)
+        if trim.W_size[i, 2] <= head + tail:
+            return False
+        plane = maps[i].shape[1:] if maps[i] is not None else st.voxels.shape[1:]
+        if tuple(plane) != tuple(int(v) for v in trim.W_size[i, :2]):
+            return False
+        if any(trim.W[j, 2] < trim.W_end[i, 2] for j in range(i + 2, S)):
+            return False
+    return True
+
+
+@dataclass
+class _Written:
+    """A station written into the fused volume, less its overlap slices."""
+
+    head: np.ndarray  # float32 (h, rows, cols): first slices, overlapping the station above
+    tail: np.ndarray  # float32 (t, rows, cols): last slices, overlapping the station below
+    edge: np.ndarray  # head then tail before rounding to float32 (see Prepared.edges)
+    mean_first: np.float32 | None  # mean of the first slice after the head
+    mean_last: np.float32 | None  # mean of the last slice before the tail
+
+
+def _put_exact(target: np.ndarray, values: np.ndarray) -> None:
+    """``target[...] = 0.0 + values`` in float64 (a -0.0 becomes +0.0, as in the sum)."""
+    np.add(values, 0.0, out=target, dtype=np.float64)
+
+
+def _write_station(vol: np.ndarray, st: Station, sm: StationMap | None, trim: Trim,
+                   i: int) -> _Written:
+    """Write station i's non-overlap slices into ``vol`` (``0 + value``, as the sum
+    does) and return its overlap slices and the two slice means the correction needs.
+
+    ``0 + value`` is ``value`` except for -0.0; resampling (non-negative weights) and
+    float32 rounding make no -0.0 from values without a sign bit, so such stations are
+    copied as they are.
+    """
+    top, bottom = int(trim.cut_top[i]), int(trim.cut_bottom[i])
+    head, tail = _edge_counts(trim, i)
+    k = int(trim.W_size[i, 2])
+    (r0, c0, z0), (r1, c1, _) = trim.W[i], trim.W_end[i]
+    target = vol[:, r0:r1, c0:c1]
+    means: dict[int, np.float32] = {}
+    wanted = {head, k - 1 - tail}
+    put = _put_exact if np.signbit(st.voxels).any() else np.copyto
+    if sm is None:
+        a = apply_trim(st.voxels, top, bottom)
+        put(target[z0 + head:z0 + k - tail], a[head:k - tail])
+        for j in wanted:
+            means[j] = np.mean(np.array(a[j], dtype=np.float32))
+        first = np.array(a[:head], dtype=np.float32)
+        last = np.array(a[k - tail:], dtype=np.float32)
+        return _Written(first, last, np.concatenate([first, last]), means.get(head),
+                        means.get(k - 1 - tail))
+    res = StationResampler(st.voxels, sm)
+    first = res.into(np.empty((head,) + sm.shape[1:]), top)
+    buf = np.empty((_BLOCK,) + sm.shape[1:], dtype=np.float32)
+    for j0 in range(head, k - tail, _BLOCK):
+        j1 = min(j0 + _BLOCK, k - tail)
+        b = res.into(buf[:j1 - j0], top + j0)
+        for j in wanted:
+            if j0 <= j < j1:
+                means[j] = np.mean(b[j - j0])
+        put(target[z0 + j0:z0 + j1], b)
+    last = res.into(np.empty((tail,) + sm.shape[1:]), top + k - tail)
+    return _Written(first.astype(np.float32), last.astype(np.float32),
+                    np.concatenate([first, last]), means[head], means[k - 1 - tail])
+
+
+def _fade_and_correct_edges(written: list[_Written], overlaps: list[int]) -> None:
+    """:func:`mimir.fusion.fuse.fade_and_correct_inplace` on the overlap slices alone.
+
+    Every slice it changes is an overlap slice, and the two slices whose means it reads
+    next to each overlap are not, so the arithmetic is the same, step for step.
+    """
+    S = len(written)
+    for i in range(S):
+        if i < S - 1:
+            o = overlaps[i]
+            tail = written[i].tail
+            for j in range(max(o, 0)):
+                tail[len(tail) - 1 - j] *= (j + 1) / (o + 1)
+        if i > 0:
+            o = overlaps[i - 1]
+            for j in range(max(o, 0)):
+                written[i].head[j] *= (j + 1) / (o + 1)
+    for i in range(S - 1):
+        o = overlaps[i]
+        if o <= 0:
+            continue
+        a, b = written[i + 1].head, written[i].tail
+        mean_a = written[i + 1].mean_first
+        mean_b = written[i].mean_last
+        for j in range(o):
+            target = mean_b + (mean_a - mean_b) * (j + 1) / (o + 1)
+            current = np.mean(a[j]) + np.mean(b[j])
+            factor = target / current
+            a[j] *= factor
+            b[j] *= factor
+
+
+def fuse_direct(stations: list[Station], maps: list, trim: Trim) -> tuple[np.ndarray, list]:
+    """Fuse one signal straight into its volume (sections 4.5-6), when
+    :func:`_writes_direct` holds.
+
+    The same numbers as :func:`prepare_signal` followed by
+    :func:`mimir.fusion.fuse.fuse_prepared`, without whole float32 stations: slices
+    outside the overlaps go into the volume as they are resampled, and only the
+    overlap slices wait for fading and intensity correction.
+
+    Returns
+    -------
+    volume : ndarray, float64, shape (X, Y, Z)
+        Oriented fused volume.
+    edges : list of ndarray
+        As :attr:`Prepared.edges`.
+    """
+    rows, cols, n = (int(v) for v in np.max(trim.W_end, axis=0))
+    vol = np.zeros((n, rows, cols), dtype=np.float64)
+    written = [_write_station(vol, st, maps[i], trim, i) for i, st in enumerate(stations)]
+    _fade_and_correct_edges(written, trim.overlaps)
+    for i, w in enumerate(written):
+        (r0, c0, z0), (r1, c1, z1) = trim.W[i], trim.W_end[i]
+        vol[z0:z0 + len(w.head), r0:r1, c0:c1] += w.head
+        vol[z1 - len(w.tail):z1, r0:r1, c0:c1] += w.tail
+    return orient(vol), [w.edge for w in written]
+
+
 def fused_affine(positions: np.ndarray, W_end: np.ndarray) -> np.ndarray:
     """NIfTI (RAS+) affine of the oriented fused volume.
 
@@ -162,10 +305,15 @@ def fuse_stations(ss: StationSet) -> Fused:
         if o <= 0:
             warnings.append(f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)")
     maps = station_maps(ss.water, pl)
-    w_st = prepare_signal(ss.water, maps, trim)
-    f_st = prepare_signal(ss.fat, maps, trim)
-    swap = overlap_swap_scores(w_st.edges, f_st.edges, trim.overlaps)
-    water = fuse_prepared(w_st.stations, trim)
-    fat = fuse_prepared(f_st.stations, trim)
+    if _writes_direct(ss.water, maps, trim) and _writes_direct(ss.fat, maps, trim):
+        water, w_edges = fuse_direct(ss.water, maps, trim)
+        fat, f_edges = fuse_direct(ss.fat, maps, trim)
+    else:
+        w_st = prepare_signal(ss.water, maps, trim)
+        f_st = prepare_signal(ss.fat, maps, trim)
+        w_edges, f_edges = w_st.edges, f_st.edges
+        water = fuse_prepared(w_st.stations, trim)
+        fat = fuse_prepared(f_st.stations, trim)
+    swap = overlap_swap_scores(w_edges, f_edges, trim.overlaps)
     return Fused(water=water, fat=fat, placement=pl, trim=trim,
                  affine=fused_affine(P, pl.W_end), warnings=warnings, swap_scores=swap)

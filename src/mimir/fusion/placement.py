@@ -363,16 +363,20 @@ class PlaneResampler:
             return out
         src = self._src
         np.copyto(src, plane)
+        out = self._new()
         if not sm.rows.identity:
             mid = self._mid
-            lerp_axis(src, sm.rows, 0, mid, self._tmp[:, :mid.shape[1]], sm.row_d, sm.row_e)
-            src = mid
+            # scratch: ``out`` (not written yet) when it has the shape, else a buffer
+            tmp = out if out.shape == mid.shape else self._tmp[:, :mid.shape[1]]
+            lerp_axis(src, sm.rows, 0, mid, tmp, sm.row_d, sm.row_e)
+            src, spare = mid, self._src
+        else:
+            spare = self._tmp[:, :src.shape[1]]
         if sm.cols.identity:
-            out = self._new()
             np.copyto(out, src)
             return out
-        out = self._new()
-        _cols_pass(src, sm, out, self._tmp[:, :out.shape[1]])
+        tmp = spare if spare.shape == out.shape else self._tmp[:, :out.shape[1]]
+        _cols_pass(src, sm, out, tmp)
         return out
 
 

@@ -17,9 +17,10 @@ from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
 from mimir.fusion.stations import group_stations, make_consistent
 from mimir.limits import DEFAULT_LIMITS, Limits
-from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
-from mimir.projection.image2d import make_image
-from mimir.qc.measures import coverage_measures
+from mimir.projection.fractions import fat_fraction, otsu_thresholds
+from mimir.projection.image2d import TABLE_ROWS, make_image_from_sweeps
+from mimir.projection.passes import mask_sweep, sum_sweep
+from mimir.qc.measures import coverage_from_counts
 from mimir.reading.archive import SubjectArchive, subject_name
 from mimir.reading.slices import read_water_fat
 
@@ -77,14 +78,16 @@ def process_volumes(water: np.ndarray, fat: np.ndarray,
         ``numerical failure`` when no finite image results.
     """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        total = signal_sum(water, fat)
-        mask, t = body_mask(total)
+        sums = sum_sweep(water, fat, TABLE_ROWS)
+        total = sums.total
+        t = float(np.mean(otsu_thresholds(total, sums.lo, sums.hi)))
+        masks = mask_sweep(total, t, TABLE_ROWS)
         try:
-            image, info = make_image(water, fat, total, mask)
+            image, info = make_image_from_sweeps(fat, total, sums, masks)
         except FloatingPointError as exc:
             raise SubjectError("numerical failure", f"no finite image: {exc}") from None
-        extra = {"mask": mask, "threshold": t, "planes": info["planes"],
-                 "coverage": coverage_measures(mask)}
+        extra = {"mask": masks.mask, "threshold": t, "planes": info["planes"],
+                 "coverage": coverage_from_counts(masks.area, masks.lateral, masks.anterior)}
         if keep_ff:
             extra["ff"] = fat_fraction(fat, total)
     return image, extra

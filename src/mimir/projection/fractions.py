@@ -153,7 +153,8 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return counts[:-1].reshape(Y, bins)
 
 
-def otsu_thresholds(volume: np.ndarray) -> np.ndarray:
+def otsu_thresholds(volume: np.ndarray, lo: np.ndarray | None = None,
+                    hi: np.ndarray | None = None) -> np.ndarray:
     """Otsu's threshold (scikit-image defaults) of each coronal plane ``volume[:, y, :]``.
 
     Equal, plane by plane, to ``skimage.filters.threshold_otsu(volume[:, y, :])``: a
@@ -165,6 +166,8 @@ def otsu_thresholds(volume: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     volume : ndarray, shape (X, Y, Z)
+    lo, hi : ndarray, shape (Y,), optional
+        Minimum and maximum of every plane, when already known.
 
     Returns
     -------
@@ -173,8 +176,8 @@ def otsu_thresholds(volume: np.ndarray) -> np.ndarray:
     if volume.dtype != np.float64 or volume.size == 0:
         return otsu_thresholds_reference(volume)
     v = _plane_first_axis(volume)
-    lo = np.min(v, axis=(0, 2))
-    hi = np.max(v, axis=(0, 2))
+    lo = np.min(v, axis=(0, 2)) if lo is None else lo
+    hi = np.max(v, axis=(0, 2)) if hi is None else hi
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return otsu_thresholds_reference(volume)
     const = lo == hi

@@ -45,8 +45,18 @@ def projection_channel(volume: np.ndarray) -> np.ndarray:
     FloatingPointError
         When a projection is constant or not finite (no usable image).
     """
-    cor = np.sum(volume, axis=1)
-    sag = np.sum(volume, axis=0)
+    return channel_from_projections(np.sum(volume, axis=1), np.sum(volume, axis=0))
+
+
+def channel_from_projections(cor: np.ndarray, sag: np.ndarray) -> np.ndarray:
+    """:func:`projection_channel` from the coronal (sum over y) and sagittal (sum over
+    x) projections of a volume.
+
+    Raises
+    ------
+    FloatingPointError
+        When a projection is constant or not finite (no usable image).
+    """
     for p in (cor, sag):
         if not np.all(np.isfinite(p)) or np.max(p) == np.min(p):
             raise FloatingPointError("a projection is constant or not finite")
@@ -67,10 +77,14 @@ def fraction_planes(mask: np.ndarray) -> tuple[int, int]:
     index reaching half the mask count of the first ``int(X / 2)`` x indices
     *(quirk: about a quarter of the body's width, through the liver)*.
     """
-    per_y = np.count_nonzero(mask, axis=(0, 2))
-    per_x = np.count_nonzero(mask, axis=(1, 2))
+    return planes_from_counts(np.count_nonzero(mask, axis=(0, 2)),
+                              np.count_nonzero(mask, axis=(1, 2)))
+
+
+def planes_from_counts(per_y: np.ndarray, per_x: np.ndarray) -> tuple[int, int]:
+    """:func:`fraction_planes` from the mask's voxel counts per y and per x index."""
     k_cor = first_index_reaching(per_y, per_y.sum() / 2)
-    half = int(mask.shape[0] / 2)
+    half = int(len(per_x) / 2)
     k_sag = first_index_reaching(per_x, per_x[:half].sum() / 2)
     return k_cor, k_sag
 
@@ -81,11 +95,18 @@ def fraction_channel(fat: np.ndarray, total: np.ndarray,
 
     Only the two chosen planes of the fat fraction are computed.
     """
-    k_cor, k_sag = fraction_planes(mask)
+    planes = fraction_planes(mask)
+    return fraction_channel_at(fat, total, planes), planes
+
+
+def fraction_channel_at(fat: np.ndarray, total: np.ndarray,
+                        planes: tuple[int, int]) -> np.ndarray:
+    """The fat-fraction channel on given (coronal y, sagittal x) planes, 256 x 256."""
+    k_cor, k_sag = planes
     cor = np.rot90(fat_fraction(fat[:, k_cor, :], total[:, k_cor, :]))
     sag = np.rot90(fat_fraction(fat[k_sag, :, :], total[k_sag, :, :]))
     parts = [(np.clip(p / 500, 0, 1) * 255).astype(np.uint8) for p in (cor, sag)]
-    return _resize(np.concatenate(parts, axis=1)), (k_cor, k_sag)
+    return _resize(np.concatenate(parts, axis=1))
 
 
 def make_image(water: np.ndarray, fat: np.ndarray, total: np.ndarray,
@@ -112,3 +133,29 @@ def make_image(water: np.ndarray, fat: np.ndarray, total: np.ndarray,
     ch_ff, planes = fraction_channel(fat, total, mask)
     img = np.stack([projection_channel(water), projection_channel(fat), ch_ff])
     return img, {"planes": planes}
+
+
+def make_image_from_sweeps(fat: np.ndarray, total: np.ndarray, sums, masks) -> tuple[
+        np.ndarray, dict]:
+    """:func:`make_image` from the sweeps of :mod:`mimir.projection.passes` (same image).
+
+    Parameters
+    ----------
+    fat, total : ndarray, shape (X, Y, Z)
+        Fat volume and signal sum, before the table crop.
+    sums : mimir.projection.passes.SumSweep
+        Made with ``crop=TABLE_ROWS``.
+    masks : mimir.projection.passes.MaskSweep
+        Made with ``crop=TABLE_ROWS``.
+
+    Returns
+    -------
+    image : ndarray, uint8, shape (3, 256, 256)
+    info : dict
+        ``planes``: the chosen (coronal y, sagittal x) fat-fraction planes.
+    """
+    planes = planes_from_counts(masks.per_y, masks.per_x)
+    ch_ff = fraction_channel_at(crop_table(fat), crop_table(total), planes)
+    channels = [channel_from_projections(sums.coronal[k], sums.sagittal[k])
+                for k in ("water", "fat")]
+    return np.stack(channels + [ch_ff]), {"planes": planes}

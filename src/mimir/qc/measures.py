@@ -77,13 +77,28 @@ def coverage_measures(mask: np.ndarray) -> dict:
         touches the left or right edge; ``anterior_edge``: share of slices where it
         touches the anterior edge.
     """
-    area = mask.sum(axis=(0, 1)).astype(np.float64)
+    return coverage_from_counts(mask.sum(axis=(0, 1)),
+                                mask[0].any(axis=0) | mask[-1].any(axis=0),
+                                mask[:, 0, :].any(axis=0))
+
+
+def coverage_from_counts(area: np.ndarray, lateral: np.ndarray, anterior: np.ndarray) -> dict:
+    """:func:`coverage_measures` from per-slice facts of the mask.
+
+    Parameters
+    ----------
+    area : ndarray of int, shape (Z,)
+        Mask voxels per z slice.
+    lateral, anterior : ndarray of bool, shape (Z,)
+        Per z slice: the mask touches the first or last x index; the first y index.
+    """
+    area = np.asarray(area).astype(np.float64)
     n = len(area)
     lower = area[:max(n // 3, 1)]
     ratio = float(area[:5].mean() / lower.max()) if n >= 5 and lower.max() > 0 else float("nan")
     occupied = area > 0
-    lat = (mask[0].any(axis=0) | mask[-1].any(axis=0)) & occupied
-    ant = mask[:, 0, :].any(axis=0) & occupied
+    lat = lateral & occupied
+    ant = anterior & occupied
     k = max(int(occupied.sum()), 1)
     return {"bottom_ratio": ratio, "lateral_edge": float(lat.sum() / k),
             "anterior_edge": float(ant.sum() / k)}
