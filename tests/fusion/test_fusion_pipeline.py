@@ -123,3 +123,16 @@ def test_station_inside_its_neighbours_overlap_fails_as_the_stages_do():
         stagewise(ss)
     with pytest.raises(IndexError):
         fuse_stations(ss)
+
+
+def test_signed_values_and_negative_zero():
+    """Signed pixel data: ``0 + value`` turns -0.0 into +0.0, in both procedures."""
+    rng = np.random.default_rng(13)
+    ss = make_set(rng, [20, 14, 16], [3.0, 4.5, 3.0], [300.0, 249.0, 195.0])
+    for st in ss.water + ss.fat:
+        st.voxels -= 1500
+        st.voxels[:, 2:5, 3:6] = -0.0
+    assert assert_same(ss)
+    fused = fuse_stations(ss)
+    zeros = fused.water == 0
+    assert zeros.any() and not np.signbit(fused.water[zeros]).any()
