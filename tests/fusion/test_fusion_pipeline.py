@@ -11,31 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fusion_helpers import make_set
 
 from mimir.fusion.fuse import apply_trim, fade_and_correct, orient, sum_stations, trim_overlaps
-from mimir.fusion.pipeline import _writes_direct, fuse_stations, station_maps
+from mimir.fusion.pipeline import fuse_stations, station_maps, writes_direct
 from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
-from mimir.fusion.stations import Station, StationSet
+from mimir.fusion.stations import StationSet
 from mimir.qc.measures import overlap_swap_scores
 
 S = OUTPUT_SPACING
-
-
-def make_set(rng, slices, dz, top_z, rows=(20, 20), cols=18, x_shift=None) -> StationSet:
-    """Water and fat stations, top first: ``slices[i]`` slices ``dz[i]`` mm apart, the
-    top slice at ``top_z[i]``, ``rows[i]`` rows (in-plane spacing as UK Biobank's)."""
-    sets = {"W": [], "F": []}
-    ps = np.float32(2.232142925262451)
-    for i, (n, d, z) in enumerate(zip(slices, dz, top_z, strict=True)):
-        r = rows[i % len(rows)]
-        x = -250.0 + (x_shift[i] if x_shift else 0.0)
-        for kind in ("W", "F"):
-            vox = rng.integers(0, 3000, (n, r, cols)).astype(np.float32)
-            sets[kind].append(Station(
-                series_number=4 * i + (1 if kind == "W" else 2), name=f"Dixon_noBH_{kind}",
-                time="100000.00", position=np.array([x, -190.0, z], dtype=np.float32),
-                voxels=vox, spacing=np.array([ps, ps, d], dtype=np.float32)))
-    return StationSet(water=sets["W"], fat=sets["F"])
 
 
 def stagewise(ss: StationSet):
@@ -56,7 +40,7 @@ def stagewise(ss: StationSet):
                                         trim.W_end))
     out["swap"] = overlap_swap_scores(out["water_stations"], out["fat_stations"],
                                       trim.overlaps)
-    out["direct"] = (_writes_direct(ss.water, station_maps(ss.water, pl), trim))
+    out["direct"] = (writes_direct(ss.water, station_maps(ss.water, pl), trim))
     return out
 
 

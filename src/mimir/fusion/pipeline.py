@@ -134,7 +134,7 @@ def prepare_signal(stations: list[Station], maps: list, trim: Trim) -> Prepared:
 _BLOCK = 4
 
 
-def _writes_direct(stations: list[Station], maps: list, trim: Trim) -> bool:
+def writes_direct(stations: list[Station], maps: list, trim: Trim) -> bool:
     """Whether :func:`fuse_direct` applies: every station keeps a slice outside its
     overlaps, only neighbours overlap, and every station fits its place on the grid."""
     S = len(stations)
@@ -151,97 +151,142 @@ def _writes_direct(stations: list[Station], maps: list, trim: Trim) -> bool:
 
 
 @dataclass
-class _Written:
-    """A station written into the fused volume, less its overlap slices."""
+class Written:
+    """A station's overlap slices, set apart while the rest goes into the volume.
 
-    head: np.ndarray  # float32 (h, rows, cols): first slices, overlapping the station above
-    tail: np.ndarray  # float32 (t, rows, cols): last slices, overlapping the station below
-    edge: np.ndarray  # head then tail before rounding to float32 (see Prepared.edges)
-    mean_first: np.float32 | None  # mean of the first slice after the head
-    mean_last: np.float32 | None  # mean of the last slice before the tail
+    Attributes
+    ----------
+    head, tail : float32 ndarray, shape (h, rows, cols) and (t, rows, cols)
+        First slices (overlapping the station above) and last slices (overlapping the
+        station below), faded and corrected in place later.
+    edge : ndarray
+        Head then tail before rounding to float32 (see :attr:`Prepared.edges`).
+    mean_first, mean_last : numpy.float32
+        Means of the first slice after the head and the last slice before the tail,
+        the slices the intensity correction reads next to each overlap.
+    """
+
+    head: np.ndarray
+    tail: np.ndarray
+    edge: np.ndarray
+    mean_first: np.float32
+    mean_last: np.float32
 
 
 def _put_exact(target: np.ndarray, values: np.ndarray) -> None:
-    """``target[...] = 0.0 + values`` in float64 (a -0.0 becomes +0.0, as in the sum)."""
-    np.add(values, 0.0, out=target, dtype=np.float64)
+    """``target[...] = 0 + values`` (a -0.0 becomes +0.0, as in the sum)."""
+    np.add(values, 0, out=target, dtype=target.dtype)
 
 
-def _write_station(vol: np.ndarray, st: Station, sm: StationMap | None, trim: Trim,
-                   i: int) -> _Written:
-    """Write station i's non-overlap slices into ``vol`` (``0 + value``, as the sum
-    does) and return its overlap slices and the two slice means the correction needs.
+class StationSlices:
+    """Station i's slices that survive the trim, in order: head, middle, tail.
 
-    ``0 + value`` is ``value`` except for -0.0; resampling (non-negative weights) and
-    float32 rounding make no -0.0 from values without a sign bit, so such stations are
-    copied as they are.
+    Parameters
+    ----------
+    st : Station
+    sm : StationMap or None
+        Its resampling (None: the station sits on the grid).
+    trim : Trim
+    i : int
+        Station index.
+    block : int
+        Middle slices per block.
+
+    Attributes
+    ----------
+    put : callable
+        ``put(target, values)`` stores values as the sum does (``0 + value``). That is
+        a plain copy unless the station has values with a sign bit: resampling
+        (non-negative weights) and float32 rounding make no -0.0 from others.
     """
-    top, bottom = int(trim.cut_top[i]), int(trim.cut_bottom[i])
-    head, tail = _edge_counts(trim, i)
-    k = int(trim.W_size[i, 2])
-    (r0, c0, z0), (r1, c1, _) = trim.W[i], trim.W_end[i]
-    target = vol[:, r0:r1, c0:c1]
-    means: dict[int, np.float32] = {}
-    wanted = {head, k - 1 - tail}
-    put = _put_exact if np.signbit(st.voxels).any() else np.copyto
-    if sm is None:
-        a = apply_trim(st.voxels, top, bottom)
-        put(target[z0 + head:z0 + k - tail], a[head:k - tail])
-        for j in wanted:
-            means[j] = np.mean(np.array(a[j], dtype=np.float32))
-        first = np.array(a[:head], dtype=np.float32)
-        last = np.array(a[k - tail:], dtype=np.float32)
-        return _Written(first, last, np.concatenate([first, last]), means.get(head),
-                        means.get(k - 1 - tail))
-    res = StationResampler(st.voxels, sm)
-    first = res.into(np.empty((head,) + sm.shape[1:]), top)
-    buf = np.empty((_BLOCK,) + sm.shape[1:], dtype=np.float32)
-    for j0 in range(head, k - tail, _BLOCK):
-        j1 = min(j0 + _BLOCK, k - tail)
-        b = res.into(buf[:j1 - j0], top + j0)
-        for j in wanted:
-            if j0 <= j < j1:
-                means[j] = np.mean(b[j - j0])
-        put(target[z0 + j0:z0 + j1], b)
-    last = res.into(np.empty((tail,) + sm.shape[1:]), top + k - tail)
-    return _Written(first.astype(np.float32), last.astype(np.float32),
-                    np.concatenate([first, last]), means[head], means[k - 1 - tail])
+
+    def __init__(self, st: Station, sm: StationMap | None, trim: Trim, i: int,
+                 block: int = _BLOCK):
+        self.sm = sm
+        self.top = int(trim.cut_top[i])
+        self.n_head, self.n_tail = _edge_counts(trim, i)
+        self.k = int(trim.W_size[i, 2])
+        self.block = block
+        self.put = _put_exact if np.signbit(st.voxels).any() else np.copyto
+        if sm is None:
+            self._a = apply_trim(st.voxels, self.top, int(trim.cut_bottom[i]))
+        else:
+            self._res = StationResampler(st.voxels, sm)
+        self._means: dict[int, np.float32] = {}
+
+    def _range(self, j0: int, j1: int, dtype) -> np.ndarray:
+        if self.sm is None:
+            return np.array(self._a[j0:j1], dtype=dtype)
+        return self._res.into(np.empty((j1 - j0,) + self.sm.shape[1:], dtype=dtype),
+                              self.top + j0)
+
+    def head(self) -> np.ndarray:
+        """The head slices (float64 where resampled, else the float32 values)."""
+        return self._range(0, self.n_head, np.float32 if self.sm is None else np.float64)
+
+    def tail(self) -> np.ndarray:
+        """The tail slices (as :meth:`head`)."""
+        return self._range(self.k - self.n_tail, self.k,
+                           np.float32 if self.sm is None else np.float64)
+
+    def blocks(self):
+        """The middle slices, ``(j0, float32 block)`` at a time (slice index j0 first).
+
+        The blocks of a resampled station reuse one buffer: use each before the next.
+        """
+        lo, hi = self.n_head, self.k - self.n_tail
+        wanted = (lo, hi - 1)
+        if self.sm is None:
+            for j0 in range(lo, hi, self.block):
+                b = self._a[j0:min(j0 + self.block, hi)]
+                for j in wanted:
+                    if j0 <= j < j0 + len(b):
+                        self._means[j] = np.mean(np.array(b[j - j0], dtype=np.float32))
+                yield j0, b
+            return
+        buf = np.empty((self.block,) + self.sm.shape[1:], dtype=np.float32)
+        for j0 in range(lo, hi, self.block):
+            b = self._res.into(buf[:min(self.block, hi - j0)], self.top + j0)
+            for j in wanted:
+                if j0 <= j < j0 + len(b):
+                    self._means[j] = np.mean(b[j - j0])
+            yield j0, b
+
+    def written(self, head: np.ndarray, tail: np.ndarray) -> Written:
+        """The overlap slices, after :meth:`blocks` has run."""
+        return Written(head=head.astype(np.float32), tail=tail.astype(np.float32),
+                       edge=np.concatenate([head, tail]),
+                       mean_first=self._means[self.n_head],
+                       mean_last=self._means[self.k - 1 - self.n_tail])
 
 
-def _fade_and_correct_edges(written: list[_Written], overlaps: list[int]) -> None:
-    """:func:`mimir.fusion.fuse.fade_and_correct_inplace` on the overlap slices alone.
+def fade_and_correct_overlap(upper: Written, lower: Written, o: int) -> None:
+    """:func:`mimir.fusion.fuse.fade_and_correct_inplace` for one overlap, on its slices.
 
-    Every slice it changes is an overlap slice, and the two slices whose means it reads
-    next to each overlap are not, so the arithmetic is the same, step for step.
+    Fades the ``o`` last slices of the upper station and the ``o`` first of the lower
+    one, then corrects their intensities. Every slice this changes is an overlap slice
+    of this pair, and the two slices whose means it reads are not overlap slices, so
+    overlaps can be done one at a time, each with the same arithmetic, step for step.
     """
-    S = len(written)
-    for i in range(S):
-        if i < S - 1:
-            o = overlaps[i]
-            tail = written[i].tail
-            for j in range(max(o, 0)):
-                tail[len(tail) - 1 - j] *= (j + 1) / (o + 1)
-        if i > 0:
-            o = overlaps[i - 1]
-            for j in range(max(o, 0)):
-                written[i].head[j] *= (j + 1) / (o + 1)
-    for i in range(S - 1):
-        o = overlaps[i]
-        if o <= 0:
-            continue
-        a, b = written[i + 1].head, written[i].tail
-        mean_a = written[i + 1].mean_first
-        mean_b = written[i].mean_last
-        for j in range(o):
-            target = mean_b + (mean_a - mean_b) * (j + 1) / (o + 1)
-            current = np.mean(a[j]) + np.mean(b[j])
-            factor = target / current
-            a[j] *= factor
-            b[j] *= factor
+    for j in range(max(o, 0)):
+        upper.tail[len(upper.tail) - 1 - j] *= (j + 1) / (o + 1)
+    for j in range(max(o, 0)):
+        lower.head[j] *= (j + 1) / (o + 1)
+    if o <= 0:
+        return
+    a, b = lower.head, upper.tail
+    mean_a, mean_b = lower.mean_first, upper.mean_last
+    for j in range(o):
+        target = mean_b + (mean_a - mean_b) * (j + 1) / (o + 1)
+        current = np.mean(a[j]) + np.mean(b[j])
+        factor = target / current
+        a[j] *= factor
+        b[j] *= factor
 
 
 def fuse_direct(stations: list[Station], maps: list, trim: Trim) -> tuple[np.ndarray, list]:
     """Fuse one signal straight into its volume (sections 4.5-6), when
-    :func:`_writes_direct` holds.
+    :func:`writes_direct` holds.
 
     The same numbers as :func:`prepare_signal` followed by
     :func:`mimir.fusion.fuse.fuse_prepared`, without whole float32 stations: slices
@@ -257,8 +302,16 @@ def fuse_direct(stations: list[Station], maps: list, trim: Trim) -> tuple[np.nda
     """
     rows, cols, n = (int(v) for v in np.max(trim.W_end, axis=0))
     vol = np.zeros((n, rows, cols), dtype=np.float64)
-    written = [_write_station(vol, st, maps[i], trim, i) for i, st in enumerate(stations)]
-    _fade_and_correct_edges(written, trim.overlaps)
+    written = []
+    for i, st in enumerate(stations):
+        sl = StationSlices(st, maps[i], trim, i)
+        (r0, c0, z0), (r1, c1, _) = trim.W[i], trim.W_end[i]
+        head = sl.head()
+        for j0, b in sl.blocks():
+            sl.put(vol[z0 + j0:z0 + j0 + len(b), r0:r1, c0:c1], b)
+        written.append(sl.written(head, sl.tail()))
+    for i in range(len(written) - 1):
+        fade_and_correct_overlap(written[i], written[i + 1], trim.overlaps[i])
     for i, w in enumerate(written):
         (r0, c0, z0), (r1, c1, z1) = trim.W[i], trim.W_end[i]
         vol[z0:z0 + len(w.head), r0:r1, c0:c1] += w.head
@@ -283,6 +336,48 @@ def fused_affine(positions: np.ndarray, W_end: np.ndarray) -> np.ndarray:
     return aff
 
 
+@dataclass
+class Geometry:
+    """Where a subject's stations go (sections 4 and 5).
+
+    Attributes
+    ----------
+    positions : ndarray, shape (S, 3)
+    placement : Placement
+    trim : Trim
+    maps : list of StationMap or None
+        Resampling of each station (shared by water and fat).
+    warnings : list of str
+        Stations that do not meet.
+    """
+
+    positions: np.ndarray
+    placement: Placement
+    trim: Trim
+    maps: list
+    warnings: list
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Voxel index to RAS+ mm of the oriented fused volume."""
+        return fused_affine(self.positions, self.placement.W_end)
+
+
+def station_geometry(ss: StationSet) -> Geometry:
+    """Place and trim a subject's stations (sections 4.1-4.4 and 5)."""
+    P = np.stack([s.position for s in ss.water])
+    dims = np.array([s.shape for s in ss.water], dtype=np.int64)
+    sp = np.stack([s.spacing for s in ss.water])
+    pl = place_stations(P, dims, sp)
+    trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)
+    warnings = []
+    for i, o in enumerate(trim.raw_overlaps):
+        if o <= 0:
+            warnings.append(f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)")
+    return Geometry(positions=P, placement=pl, trim=trim, maps=station_maps(ss.water, pl),
+                    warnings=warnings)
+
+
 def fuse_stations(ss: StationSet) -> Fused:
     """Place, resample, trim and fuse a subject's stations (sections 4-6).
 
@@ -295,17 +390,9 @@ def fuse_stations(ss: StationSet) -> Fused:
     -------
     Fused
     """
-    P = np.stack([s.position for s in ss.water])
-    dims = np.array([s.shape for s in ss.water], dtype=np.int64)
-    sp = np.stack([s.spacing for s in ss.water])
-    pl = place_stations(P, dims, sp)
-    trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)
-    warnings = []
-    for i, o in enumerate(trim.raw_overlaps):
-        if o <= 0:
-            warnings.append(f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)")
-    maps = station_maps(ss.water, pl)
-    if _writes_direct(ss.water, maps, trim) and _writes_direct(ss.fat, maps, trim):
+    g = station_geometry(ss)
+    trim, maps = g.trim, g.maps
+    if writes_direct(ss.water, maps, trim) and writes_direct(ss.fat, maps, trim):
         water, w_edges = fuse_direct(ss.water, maps, trim)
         fat, f_edges = fuse_direct(ss.fat, maps, trim)
     else:
@@ -315,5 +402,5 @@ def fuse_stations(ss: StationSet) -> Fused:
         water = fuse_prepared(w_st.stations, trim)
         fat = fuse_prepared(f_st.stations, trim)
     swap = overlap_swap_scores(w_edges, f_edges, trim.overlaps)
-    return Fused(water=water, fat=fat, placement=pl, trim=trim,
-                 affine=fused_affine(P, pl.W_end), warnings=warnings, swap_scores=swap)
+    return Fused(water=water, fat=fat, placement=g.placement, trim=trim, affine=g.affine,
+                 warnings=g.warnings, swap_scores=swap)

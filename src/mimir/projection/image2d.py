@@ -103,8 +103,16 @@ def fraction_channel_at(fat: np.ndarray, total: np.ndarray,
                         planes: tuple[int, int]) -> np.ndarray:
     """The fat-fraction channel on given (coronal y, sagittal x) planes, 256 x 256."""
     k_cor, k_sag = planes
-    cor = np.rot90(fat_fraction(fat[:, k_cor, :], total[:, k_cor, :]))
-    sag = np.rot90(fat_fraction(fat[k_sag, :, :], total[k_sag, :, :]))
+    return fraction_channel_from_planes(fat[:, k_cor, :], total[:, k_cor, :],
+                                        fat[k_sag, :, :], total[k_sag, :, :])
+
+
+def fraction_channel_from_planes(fat_cor: np.ndarray, total_cor: np.ndarray,
+                                 fat_sag: np.ndarray, total_sag: np.ndarray) -> np.ndarray:
+    """The fat-fraction channel from the chosen coronal (x, z) and sagittal (y, z) planes
+    of the fat volume and the signal sum, 256 x 256."""
+    cor = np.rot90(fat_fraction(fat_cor, total_cor))
+    sag = np.rot90(fat_fraction(fat_sag, total_sag))
     parts = [(np.clip(p / 500, 0, 1) * 255).astype(np.uint8) for p in (cor, sag)]
     return _resize(np.concatenate(parts, axis=1))
 
@@ -135,14 +143,16 @@ def make_image(water: np.ndarray, fat: np.ndarray, total: np.ndarray,
     return img, {"planes": planes}
 
 
-def make_image_from_sweeps(fat: np.ndarray, total: np.ndarray, sums, masks) -> tuple[
-        np.ndarray, dict]:
+def image_from_sweeps(fat_planes, total: np.ndarray, sums, masks) -> tuple[np.ndarray, dict]:
     """:func:`make_image` from the sweeps of :mod:`mimir.projection.passes` (same image).
 
     Parameters
     ----------
-    fat, total : ndarray, shape (X, Y, Z)
-        Fat volume and signal sum, before the table crop.
+    fat_planes : callable
+        ``fat_planes((y, x))`` gives the coronal plane y (shape (X, Z)) and the
+        sagittal plane x (shape (Y', Z)) of the table-cropped fat volume.
+    total : ndarray, shape (X, Y, Z)
+        Signal sum, before the table crop.
     sums : mimir.projection.passes.SumSweep
         Made with ``crop=TABLE_ROWS``.
     masks : mimir.projection.passes.MaskSweep
@@ -155,7 +165,19 @@ def make_image_from_sweeps(fat: np.ndarray, total: np.ndarray, sums, masks) -> t
         ``planes``: the chosen (coronal y, sagittal x) fat-fraction planes.
     """
     planes = planes_from_counts(masks.per_y, masks.per_x)
-    ch_ff = fraction_channel_at(crop_table(fat), crop_table(total), planes)
+    k_cor, k_sag = planes
+    total = crop_table(total)
+    fat_cor, fat_sag = fat_planes(planes)
+    ch_ff = fraction_channel_from_planes(fat_cor, total[:, k_cor, :], fat_sag,
+                                         total[k_sag, :, :])
     channels = [channel_from_projections(sums.coronal[k], sums.sagittal[k])
                 for k in ("water", "fat")]
     return np.stack(channels + [ch_ff]), {"planes": planes}
+
+
+def make_image_from_sweeps(fat: np.ndarray, total: np.ndarray, sums, masks) -> tuple[
+        np.ndarray, dict]:
+    """:func:`image_from_sweeps` with the fat volume (shape (X, Y, Z), before the crop)."""
+    cropped = crop_table(fat)
+    return image_from_sweeps(lambda p: (cropped[:, p[0], :], cropped[p[1], :, :]), total,
+                             sums, masks)

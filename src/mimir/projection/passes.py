@@ -52,6 +52,59 @@ class SumSweep:
     sagittal: dict
 
 
+class SumAccumulator:
+    """Collects :class:`SumSweep` from blocks of z slices given in any order.
+
+    Parameters
+    ----------
+    X, Y, Z : int
+        Volume shape (X, Y, Z).
+    crop : int
+        Posterior y indices left out of the projections (the table).
+    """
+
+    def __init__(self, X: int, Y: int, Z: int, crop: int):
+        self.keep = max(Y - crop, 0)
+        self.total_s = np.empty((Z, Y, X), dtype=np.float64)
+        self.lo = np.full(Y, np.inf)
+        self.hi = np.full(Y, -np.inf)
+        self.cor = {k: np.empty((Z, X)) for k in ("water", "fat")}
+        self.sag = {k: np.empty((Z, self.keep)) for k in ("water", "fat")}
+        self._zero = np.empty((0, Y, X), dtype=bool)
+
+    def add(self, z: slice, water: np.ndarray, fat: np.ndarray) -> None:
+        """Add z slices ``z`` (a slice of the volume's z indices, step 1).
+
+        Parameters
+        ----------
+        z : slice
+        water, fat : ndarray, float64, shape (k, Y, X)
+            Those slices of the volumes, one (Y, X) plane per z index.
+        """
+        t = self.total_s[z]
+        np.add(water, fat, out=t)
+        if len(self._zero) < len(t):
+            self._zero = np.empty(t.shape, dtype=bool)
+        zero = self._zero[:len(t)]
+        np.equal(t, 0, out=zero)
+        np.copyto(t, 1.0, where=zero)
+        np.minimum(self.lo, np.min(np.min(t, axis=2), axis=0), out=self.lo)
+        np.maximum(self.hi, np.max(np.max(t, axis=2), axis=0), out=self.hi)
+        for name, src in (("water", water), ("fat", fat)):
+            part = src[:, :self.keep, :]
+            np.sum(part, axis=1, out=self.cor[name][z])
+            np.sum(part, axis=2, out=self.sag[name][z])
+
+    def result(self) -> SumSweep:
+        """The sweep's results (once every z slice has been added)."""
+        lo, hi = self.lo, self.hi
+        if len(self.total_s) == 0:
+            lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
+        return SumSweep(total=self.total_s.transpose(2, 1, 0), lo=lo, hi=hi,
+                        coronal={k: v.T for k, v in self.cor.items()},
+                        sagittal={k: v.T for k, v in self.sag.items()})
+
+
 def sum_sweep(water: np.ndarray, fat: np.ndarray, crop: int,
               block: int = BLOCK_SLICES) -> SumSweep:
     """Signal sum, its plane ranges and the water and fat projections in one sweep.
@@ -71,31 +124,11 @@ def sum_sweep(water: np.ndarray, fat: np.ndarray, crop: int,
     """
     ws, fs = _storage_view(water), _storage_view(fat)
     Z, Y, X = ws.shape
-    keep = max(Y - crop, 0)
-    total_s = np.empty((Z, Y, X), dtype=np.float64)
-    lo = np.full(Y, np.inf)
-    hi = np.full(Y, -np.inf)
-    cor = {k: np.empty((Z, X)) for k in ("water", "fat")}
-    sag = {k: np.empty((Z, keep)) for k in ("water", "fat")}
-    zero = np.empty((block, Y, X), dtype=bool)
+    acc = SumAccumulator(X, Y, Z, crop)
     for z0 in range(0, Z, block):
-        z1 = min(z0 + block, Z)
-        t = total_s[z0:z1]
-        np.add(ws[z0:z1], fs[z0:z1], out=t)
-        zk = zero[:z1 - z0]
-        np.equal(t, 0, out=zk)
-        np.copyto(t, 1.0, where=zk)
-        np.minimum(lo, np.min(np.min(t, axis=2), axis=0), out=lo)
-        np.maximum(hi, np.max(np.max(t, axis=2), axis=0), out=hi)
-        for name, src in (("water", ws), ("fat", fs)):
-            part = src[z0:z1, :keep, :]
-            np.sum(part, axis=1, out=cor[name][z0:z1])
-            np.sum(part, axis=2, out=sag[name][z0:z1])
-    if Z == 0:
-        lo[:] = hi[:] = np.nan
-    return SumSweep(total=total_s.transpose(2, 1, 0), lo=lo, hi=hi,
-                    coronal={k: v.T for k, v in cor.items()},
-                    sagittal={k: v.T for k, v in sag.items()})
+        z = slice(z0, min(z0 + block, Z))
+        acc.add(z, ws[z], fs[z])
+    return acc.result()
 
 
 @dataclass
@@ -146,12 +179,20 @@ def mask_sweep(total: np.ndarray, t: float, crop: int, block: int = 4 * BLOCK_SL
     mask_s = np.empty((Z, Y, X), dtype=bool)
     rows = np.empty((Z, Y), dtype=np.int64)
     per_x = np.zeros(X, dtype=np.int64)
+    # counts as byte sums (bool is stored as 0/1 bytes), in uint16 within a block
+    block = max(1, min(block, 65535 // max(Y, 1)))
+    small = X < 65536
     for z0 in range(0, Z, block):
         z1 = min(z0 + block, Z)
         m = mask_s[z0:z1]
         np.greater_equal(ts[z0:z1], t, out=m)
-        rows[z0:z1] = np.count_nonzero(m, axis=2)
-        per_x += np.count_nonzero(m[:, :keep, :], axis=(0, 1))
+        if small:
+            b = m.view(np.uint8)
+            rows[z0:z1] = b.sum(axis=2, dtype=np.uint16)
+            per_x += np.add.reduce(b[:, :keep, :], axis=(0, 1), dtype=np.uint16)
+        else:  # pragma: no cover - rows too long for uint16 counts
+            rows[z0:z1] = np.count_nonzero(m, axis=2)
+            per_x += np.count_nonzero(m[:, :keep, :], axis=(0, 1))
     mask = mask_s.transpose(2, 1, 0)
     return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
                      area=rows.sum(axis=1),
