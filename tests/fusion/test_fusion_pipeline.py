@@ -9,14 +9,16 @@ sum, orient.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from fusion_helpers import make_set
 
 from mimir.fusion.fuse import apply_trim, fade_and_correct, orient, sum_stations, trim_overlaps
-from mimir.fusion.pipeline import fuse_stations, station_maps, writes_direct
+from mimir.fusion.pipeline import fuse_stations, has_sign_bits, station_maps, writes_direct
 from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
-from mimir.fusion.stations import StationSet
+from mimir.fusion.stations import SliceStack, StationSet
 from mimir.qc.measures import overlap_swap_scores
 
 S = OUTPUT_SPACING
@@ -31,7 +33,7 @@ def stagewise(ss: StationSet):
     for kind, stations in (("water", ss.water), ("fat", ss.fat)):
         st = []
         for i, s in enumerate(stations):
-            a = s.voxels
+            a = np.asarray(s.voxels)
             if pl.resample[i]:
                 a = resample_station(a, pl.R[i], pl.R_end[i], pl.W[i], pl.W_size[i])
             st.append(apply_trim(a, int(trim.cut_top[i]), int(trim.cut_bottom[i])))
@@ -56,11 +58,26 @@ def assert_same(ss: StationSet) -> bool:
         assert a.keys() == b.keys()
         for k in a:
             assert (np.isnan(a[k]) and np.isnan(b[k])) or a[k] == b[k]
+    # stations whose slices are not stacked (as read from DICOM) fuse the same
+    stacked = StationSet(water=[replace(s, voxels=SliceStack(list(s.voxels))) for s in ss.water],
+                         fat=[replace(s, voxels=SliceStack(list(s.voxels))) for s in ss.fat])
+    again = fuse_stations(stacked)
+    np.testing.assert_array_equal(again.water, got.water)
+    np.testing.assert_array_equal(again.fat, got.fat)
+    np.testing.assert_equal(again.swap_scores, got.swap_scores)
     return exp["direct"]
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_ukb_like_six_stations(seed):
+    ss = ukb_like(seed)
+    if seed % 2:  # stations as read from DICOM: slices not stacked
+        for st in ss.water + ss.fat:
+            st.voxels = SliceStack(list(st.voxels))
+    assert assert_same(ss)
+
+
+def ukb_like(seed):
     rng = np.random.default_rng(seed)
     # neck 3 mm, then 4.5, 4.5, 4.5, 3.5 and 4 mm stations overlapping by 10-16 slices
     slices = [32, 22, 22, 22, 36, 32]
@@ -70,7 +87,7 @@ def test_ukb_like_six_stations(seed):
         top.append(top[-1] - (slices[i - 1] - 1) * dz[i - 1] + rng.uniform(20, 40))
     rows = tuple(int(v) for v in rng.integers(16, 22, 6))
     shift = [0.0, *rng.integers(-3, 4, 5) * float(S[0])]
-    assert assert_same(make_set(rng, slices, dz, top, rows=rows, x_shift=shift))
+    return make_set(rng, slices, dz, top, rows=rows, x_shift=shift)
 
 
 @pytest.mark.parametrize("case", ["gap", "touching", "small_overlap", "short_middle",
@@ -120,3 +137,14 @@ def test_signed_values_and_negative_zero():
     fused = fuse_stations(ss)
     zeros = fused.water == 0
     assert zeros.any() and not np.signbit(fused.water[zeros]).any()
+
+
+def test_has_sign_bits():
+    assert not has_sign_bits(np.array([0.0, 1.0, 3.5], dtype=np.float32))
+    assert has_sign_bits(np.array([0.0, -0.0], dtype=np.float32))
+    assert has_sign_bits(np.array([2.0, -1.0]))
+    assert has_sign_bits(-np.array([np.nan]))
+    assert not has_sign_bits(np.array([-3, 4]))  # integers convert to no -0.0
+    assert has_sign_bits(np.array([[1.0, -2.0]], dtype=np.float32)[:, 1:])
+    assert not has_sign_bits(np.zeros((0, 3), dtype=np.float32))
+    assert has_sign_bits(SliceStack([np.ones((2, 2), np.float32), -np.ones((2, 2), np.float32)]))

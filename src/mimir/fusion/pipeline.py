@@ -22,7 +22,7 @@ from mimir.fusion.placement import (
     place_stations,
     station_map,
 )
-from mimir.fusion.stations import Station, StationSet
+from mimir.fusion.stations import SliceStack, Station, StationSet
 from mimir.qc.measures import overlap_swap_scores
 
 
@@ -173,6 +173,20 @@ class Written:
     mean_last: np.float32
 
 
+def has_sign_bits(a: np.ndarray) -> bool:
+    """Whether a float array holds a value with its sign bit set (negative, -0.0, or a
+    NaN with a sign), found with one maximum over the bits; integers never convert to
+    -0.0, so they have none."""
+    if isinstance(a, SliceStack):
+        return any(has_sign_bits(p) for p in a.planes)
+    if a.dtype.kind != "f" or a.size == 0:
+        return False
+    bits = {2: np.uint16, 4: np.uint32, 8: np.uint64}.get(a.dtype.itemsize)
+    if bits is None:
+        return bool(np.signbit(a).any())
+    return int(a.view(bits).max()) >> (8 * a.dtype.itemsize - 1) == 1
+
+
 def _put_exact(target: np.ndarray, values: np.ndarray) -> None:
     """``target[...] = 0 + values`` (a -0.0 becomes +0.0, as in the sum)."""
     np.add(values, 0, out=target, dtype=target.dtype)
@@ -207,7 +221,7 @@ class StationSlices:
         self.n_head, self.n_tail = _edge_counts(trim, i)
         self.k = int(trim.W_size[i, 2])
         self.block = block
-        self.put = _put_exact if np.signbit(st.voxels).any() else np.copyto
+        self.put = _put_exact if has_sign_bits(st.voxels) else np.copyto
         if sm is None:
             self._a = apply_trim(st.voxels, self.top, int(trim.cut_bottom[i]))
         else:
@@ -238,7 +252,7 @@ class StationSlices:
         wanted = (lo, hi - 1)
         if self.sm is None:
             for j0 in range(lo, hi, self.block):
-                b = self._a[j0:min(j0 + self.block, hi)]
+                b = np.asarray(self._a[j0:min(j0 + self.block, hi)])
                 for j in wanted:
                     if j0 <= j < j0 + len(b):
                         self._means[j] = np.mean(np.array(b[j - j0], dtype=np.float32))
