@@ -168,14 +168,6 @@ def _pieces(i0: np.ndarray, i1: np.ndarray, limit: int = MAX_PIECES) -> tuple | 
     return tuple(out)
 
 
-def _source(src: np.ndarray, axis: int, first: int, step: int, length: int) -> np.ndarray:
-    """Slice of ``src`` along ``axis``: ``length`` indices from ``first`` (step 1), or
-    index ``first`` alone (step 0, broadcast by the caller)."""
-    sl = [slice(None)] * src.ndim
-    sl[axis] = slice(first, first + (length if step else 1))
-    return src[tuple(sl)]
-
-
 def lerp_axis(src: np.ndarray, m: AxisMap, axis: int, out: np.ndarray, tmp: np.ndarray,
               d: np.ndarray, e: np.ndarray, pieces: tuple | None = None) -> np.ndarray:
     """Apply an axis map: ``out = src[i1] * d + src[i0] * e`` along ``axis``, float64.
@@ -201,19 +193,54 @@ def lerp_axis(src: np.ndarray, m: AxisMap, axis: int, out: np.ndarray, tmp: np.n
     ndarray
         ``out``.
     """
+    return apply_plan(lerp_plan(m, axis, out.ndim, d, e, pieces), src, out, tmp)
+
+
+def lerp_plan(m: AxisMap, axis: int, ndim: int, d: np.ndarray, e: np.ndarray,
+              pieces: tuple | None = None) -> list | tuple:
+    """The indexing :func:`lerp_axis` does, worked out once for many arrays.
+
+    Returns
+    -------
+    list or tuple
+        Per run: (output index, index of the ``i1`` sources, index of the ``i0``
+        sources, d part, e part); or, for gathered maps, ``("take", m, axis, d, e)``.
+    """
     if m.pieces is None:
+        return ("take", m, axis, d, e)
+    plan = []
+    for start, stop, a0, s0, a1, s1 in (m.pieces if pieces is None else pieces):
+        sl = [slice(None)] * ndim
+        sl[axis] = slice(start, stop)
+        sl = tuple(sl)
+        plan.append((sl, _source_index(ndim, axis, a1, s1, stop - start),
+                     _source_index(ndim, axis, a0, s0, stop - start), _part(d, sl),
+                     _part(e, sl)))
+    return plan
+
+
+def apply_plan(plan: list | tuple, src: np.ndarray, out: np.ndarray,
+               tmp: np.ndarray) -> np.ndarray:
+    """Run a :func:`lerp_plan` on ``src`` into ``out`` (``tmp``: scratch)."""
+    if isinstance(plan, tuple):
+        _, m, axis, d, e = plan
         np.multiply(np.take(src, m.i1, axis=axis), d, out=out)
         np.multiply(np.take(src, m.i0, axis=axis), e, out=tmp)
         return np.add(out, tmp, out=out)
-    for start, stop, a0, s0, a1, s1 in (m.pieces if pieces is None else pieces):
-        sl = [slice(None)] * out.ndim
-        sl[axis] = slice(start, stop)
-        sl = tuple(sl)
+    for sl, src1, src0, d, e in plan:
         o, t = out[sl], tmp[sl]
-        np.multiply(_source(src, axis, a1, s1, stop - start), _part(d, sl), out=o)
-        np.multiply(_source(src, axis, a0, s0, stop - start), _part(e, sl), out=t)
+        np.multiply(src[src1], d, out=o)
+        np.multiply(src[src0], e, out=t)
         np.add(o, t, out=o)
     return out
+
+
+def _source_index(ndim: int, axis: int, first: int, step: int, length: int) -> tuple:
+    """Index of ``length`` sources from ``first`` along ``axis`` (step 1), or of index
+    ``first`` alone (step 0, broadcast)."""
+    sl = [slice(None)] * ndim
+    sl[axis] = slice(first, first + (length if step else 1))
+    return tuple(sl)
 
 
 def _part(w: np.ndarray, sl: tuple) -> np.ndarray:
@@ -291,8 +318,25 @@ def station_map(in_shape: tuple, R: np.ndarray, R_end: np.ndarray, W: np.ndarray
                       row_d=row_d, row_e=row_e, col_d=col_d, col_e=col_e)
 
 
-def _cols_pass(src: np.ndarray, sm: StationMap, out: np.ndarray, tmp: np.ndarray) -> None:
-    """The column pass of one plane (``src`` contiguous (rows', cols) float64).
+@dataclass(frozen=True)
+class ColsPlan:
+    """How the column pass of a plane runs (see :func:`cols_plan`).
+
+    Attributes
+    ----------
+    flat : tuple or None
+        ``(lo, hi, off0, off1)``: flat output positions ``lo:hi`` take their sources
+        ``off0`` and ``off1`` positions further on in the flattened plane.
+    rest : list or tuple
+        :func:`lerp_plan` of the runs not covered by ``flat`` (all of them without it).
+    """
+
+    flat: tuple | None
+    rest: list | tuple
+
+
+def cols_plan(sm: StationMap) -> ColsPlan:
+    """Plan the column pass of ``sm``'s planes.
 
     Where the columns keep their count, the longest run with ``i0`` and ``i1`` both
     advancing by one is computed on the flattened plane (one contiguous loop instead of
@@ -300,28 +344,37 @@ def _cols_pass(src: np.ndarray, sm: StationMap, out: np.ndarray, tmp: np.ndarray
     runs, which are then computed exactly as they are everywhere else.
     """
     m = sm.cols
+    rows = sm.shape[1]
     main = _main_run(m)
-    if main is None or src.shape[1] != out.shape[1]:
-        lerp_axis(src, m, 1, out, tmp, m.d[None, :], m.e[None, :])
-        return
+    d, e = m.d[None, :], m.e[None, :]
+    if main is None or sm.in_plane[1] != sm.shape[2]:
+        return ColsPlan(flat=None, rest=lerp_plan(m, 1, 2, d, e))
     start, _, a0, _, a1, _ = main
     off0, off1 = a0 - start, a1 - start
-    fs, fo, ft = src.reshape(-1), out.reshape(-1), tmp.reshape(-1)
-    size = fs.size
+    size = rows * sm.shape[2]
     lo, hi = max(0, -off0, -off1), min(size, size - off0, size - off1)
-    if hi > lo:
+    rest = tuple(p for p in m.pieces if p is not main)
+    return ColsPlan(flat=(lo, hi, off0, off1) if hi > lo else None,
+                    rest=lerp_plan(m, 1, 2, d, e, pieces=rest) if rest else [])
+
+
+def _cols_pass(src: np.ndarray, sm: StationMap, plan: ColsPlan, out: np.ndarray,
+               tmp: np.ndarray) -> None:
+    """The column pass of one plane (``src`` contiguous (rows', cols) float64)."""
+    if plan.flat is not None:
+        lo, hi, off0, off1 = plan.flat
+        fs, fo, ft = src.reshape(-1), out.reshape(-1), tmp.reshape(-1)
         np.multiply(fs[lo + off1:hi + off1], sm.col_d[lo:hi], out=fo[lo:hi])
         np.multiply(fs[lo + off0:hi + off0], sm.col_e[lo:hi], out=ft[lo:hi])
         np.add(fo[lo:hi], ft[lo:hi], out=fo[lo:hi])
-    rest = tuple(p for p in m.pieces if p is not main)
-    if rest:
-        lerp_axis(src, m, 1, out, tmp, m.d[None, :], m.e[None, :], pieces=rest)
+    apply_plan(plan.rest, src, out, tmp)
 
 
 class PlaneResampler:
     """In-plane passes (rows, then columns) of a station's slices, in float64.
 
-    Holds scratch buffers, so that a station's slices reuse the same memory.
+    Holds scratch buffers, so that a station's slices reuse the same memory, and the
+    indexing of both passes, worked out once.
 
     Parameters
     ----------
@@ -336,6 +389,9 @@ class PlaneResampler:
         self._mid = np.empty((out_rows, cols))
         self._tmp = np.empty((out_rows, max(cols, out_cols)))
         self._free: list[np.ndarray] = []
+        self._rows = None if sm.rows.identity else lerp_plan(sm.rows, 0, 2, sm.row_d,
+                                                             sm.row_e)
+        self._cols = None if sm.cols.identity else cols_plan(sm)
 
     def release(self, plane: np.ndarray) -> None:
         """Give back a plane returned by :meth:`__call__` for reuse."""
@@ -368,7 +424,7 @@ class PlaneResampler:
             mid = self._mid
             # scratch: ``out`` (not written yet) when it has the shape, else a buffer
             tmp = out if out.shape == mid.shape else self._tmp[:, :mid.shape[1]]
-            lerp_axis(src, sm.rows, 0, mid, tmp, sm.row_d, sm.row_e)
+            apply_plan(self._rows, src, mid, tmp)
             src, spare = mid, self._src
         else:
             spare = self._tmp[:, :src.shape[1]]
@@ -376,7 +432,7 @@ class PlaneResampler:
             np.copyto(out, src)
             return out
         tmp = spare if spare.shape == out.shape else self._tmp[:, :out.shape[1]]
-        _cols_pass(src, sm, out, tmp)
+        _cols_pass(src, sm, self._cols, out, tmp)
         return out
 
 

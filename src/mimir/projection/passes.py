@@ -66,8 +66,9 @@ class SumAccumulator:
     def __init__(self, X: int, Y: int, Z: int, crop: int):
         self.keep = max(Y - crop, 0)
         self.total_s = np.empty((Z, Y, X), dtype=np.float64)
-        self.lo = np.full(Y, np.inf)
-        self.hi = np.full(Y, -np.inf)
+        # running minimum and maximum of every (y, x) over z; reduced over x at the end
+        self._lo = np.full((Y, X), np.inf)
+        self._hi = np.full((Y, X), -np.inf)
         self.cor = {k: np.empty((Z, X)) for k in ("water", "fat")}
         self.sag = {k: np.empty((Z, self.keep)) for k in ("water", "fat")}
         self._zero = np.empty((0, Y, X), dtype=bool)
@@ -88,8 +89,9 @@ class SumAccumulator:
         zero = self._zero[:len(t)]
         np.equal(t, 0, out=zero)
         np.copyto(t, 1.0, where=zero)
-        np.minimum(self.lo, np.min(np.min(t, axis=2), axis=0), out=self.lo)
-        np.maximum(self.hi, np.max(np.max(t, axis=2), axis=0), out=self.hi)
+        for plane in t:
+            np.minimum(self._lo, plane, out=self._lo)
+            np.maximum(self._hi, plane, out=self._hi)
         for name, src in (("water", water), ("fat", fat)):
             part = src[:, :self.keep, :]
             np.sum(part, axis=1, out=self.cor[name][z])
@@ -97,9 +99,11 @@ class SumAccumulator:
 
     def result(self) -> SumSweep:
         """The sweep's results (once every z slice has been added)."""
-        lo, hi = self.lo, self.hi
-        if len(self.total_s) == 0:
-            lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
+        Y, X = self._lo.shape
+        if len(self.total_s) == 0 or X == 0:
+            lo = hi = np.full(Y, np.nan)
+        else:
+            lo, hi = np.min(self._lo, axis=1), np.max(self._hi, axis=1)
         return SumSweep(total=self.total_s.transpose(2, 1, 0), lo=lo, hi=hi,
                         coronal={k: v.T for k, v in self.cor.items()},
                         sagittal={k: v.T for k, v in self.sag.items()})
