@@ -77,13 +77,14 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                        bins: int = OTSU_BINS) -> np.ndarray:
     """The ``numpy.histogram`` counts of every coronal plane, in one pass.
 
-    Every value's bin is estimated as ``trunc(x * a_y + b_y)`` (a_y, b_y folding the
-    plane's range and its place in one long histogram), all planes are counted by one
-    ``bincount`` per chunk, and the values whose estimate lies within rounding error of
-    a bin edge (a handful per plane, the minimum and maximum among them) are re-binned
-    with numpy's own arithmetic (:func:`numpy_bins`). Any other value lies strictly
-    inside its bin, where numpy's estimate needs no correction, so the counts are
-    exactly numpy's.
+    Every value's bin is estimated as ``trunc(f + eps)`` with ``f = x * a_y + b_y``
+    (a_y, b_y folding the plane's range and its place in one long histogram; eps a
+    generous bound on rounding error), all planes are counted by one ``bincount`` per
+    chunk, and the values where ``trunc(f - eps)`` differs, that is whose estimate lies
+    within rounding error of a bin edge (a handful per plane, the minimum and maximum
+    among them), are re-binned with numpy's own arithmetic (:func:`numpy_bins`). Any
+    other value lies strictly inside its bin, where numpy's estimate needs no
+    correction, so the counts are exactly numpy's.
 
     Parameters
     ----------
@@ -115,27 +116,27 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     if not eps < 1e-3:
         raise ValueError("plane ranges too narrow for their magnitude")
     A = np.ascontiguousarray(np.broadcast_to(a[:, None], (Y, X)))
-    B = np.ascontiguousarray(np.broadcast_to(b[:, None], (Y, X)))
+    # estimate trunc(f + eps); where trunc(f - eps) differs, f is within eps of an edge
+    B = np.ascontiguousarray(np.broadcast_to(b[:, None] + eps, (Y, X)))
     n_bins = bins * Y + 1
     counts = np.zeros(n_bins, dtype=np.int64)
     step = max(1, _CHUNK_ELEMENTS // (Y * X))
     f = np.empty((step, Y, X))
-    whole = np.empty((step, Y, X))
     idx = np.empty((step, Y, X), dtype=np.intp)
+    low = np.empty((step, Y, X), dtype=np.intp)
     near = np.empty((step, Y, X), dtype=bool)
     fix_x, fix_est, fix_y = [], [], []
     for z0 in range(0, Z, step):
         c = v[z0:z0 + step]
         k = len(c)
-        fk, wk, ik, nk = f[:k], whole[:k], idx[:k], near[:k]
+        fk, ik, lk, nk = f[:k], idx[:k], low[:k], near[:k]
         np.multiply(c, A, out=fk)
         np.add(fk, B, out=fk)
         np.copyto(ik, fk, casting="unsafe")  # truncation toward zero
         counts += np.bincount(ik.reshape(-1), minlength=n_bins)
-        np.rint(fk, out=wk)
-        np.subtract(fk, wk, out=fk)
-        np.abs(fk, out=fk)
-        np.less(fk, eps, out=nk)
+        np.subtract(fk, 2 * eps, out=fk)
+        np.copyto(lk, fk, casting="unsafe")
+        np.not_equal(ik, lk, out=nk)
         hit = np.flatnonzero(nk)
         if hit.size:
             fix_x.append(np.ascontiguousarray(c).reshape(-1)[hit])
