@@ -23,7 +23,7 @@ from mimir.fusion.placement import (
     station_map,
 )
 from mimir.fusion.stations import SliceStack, Station, StationSet
-from mimir.qc.measures import overlap_swap_scores
+from mimir.qc.measures import overlap_swap_score, overlap_swap_scores
 
 
 @dataclass
@@ -159,8 +159,8 @@ class Written:
     head, tail : float32 ndarray, shape (h, rows, cols) and (t, rows, cols)
         First slices (overlapping the station above) and last slices (overlapping the
         station below), faded and corrected in place later.
-    edge : ndarray
-        Head then tail before rounding to float32 (see :attr:`Prepared.edges`).
+    edge_head, edge_tail : ndarray
+        Head and tail before rounding to float32 (what the swap scores read).
     mean_first, mean_last : numpy.float32
         Means of the first slice after the head and the last slice before the tail,
         the slices the intensity correction reads next to each overlap.
@@ -168,9 +168,17 @@ class Written:
 
     head: np.ndarray
     tail: np.ndarray
-    edge: np.ndarray
+    edge_head: np.ndarray
+    edge_tail: np.ndarray
     mean_first: np.float32
     mean_last: np.float32
+
+
+def swap_scores(water: list[Written], fat: list[Written], overlaps: list[int]) -> list[dict]:
+    """:func:`mimir.qc.measures.overlap_swap_scores` from the stations' overlap slices."""
+    return [overlap_swap_score(water[i].edge_tail, fat[i].edge_tail, water[i + 1].edge_head,
+                               fat[i + 1].edge_head) if o > 0 else
+            overlap_swap_score(None, None, None, None) for i, o in enumerate(overlaps)]
 
 
 def has_sign_bits(a: np.ndarray) -> bool:
@@ -187,9 +195,16 @@ def has_sign_bits(a: np.ndarray) -> bool:
     return int(a.view(bits).max()) >> (8 * a.dtype.itemsize - 1) == 1
 
 
-def _put_exact(target: np.ndarray, values: np.ndarray) -> None:
-    """``target[...] = 0 + values`` (a -0.0 becomes +0.0, as in the sum)."""
-    np.add(values, 0, out=target, dtype=target.dtype)
+def put_as_sum(target: np.ndarray, values: np.ndarray) -> None:
+    """``target[...] = 0 + values``, as summing into a zero volume stores them.
+
+    That is a plain copy, except that a -0.0 becomes +0.0; blocks with no sign bit set
+    (the usual case) are copied, the others added to 0.
+    """
+    if has_sign_bits(values):
+        np.add(values, 0, out=target, dtype=target.dtype)
+    else:
+        np.copyto(target, values)
 
 
 class StationSlices:
@@ -209,9 +224,7 @@ class StationSlices:
     Attributes
     ----------
     put : callable
-        ``put(target, values)`` stores values as the sum does (``0 + value``). That is
-        a plain copy unless the station has values with a sign bit: resampling
-        (non-negative weights) and float32 rounding make no -0.0 from others.
+        ``put(target, values)`` stores values as the sum does (:func:`put_as_sum`).
     """
 
     def __init__(self, st: Station, sm: StationMap | None, trim: Trim, i: int,
@@ -221,7 +234,7 @@ class StationSlices:
         self.n_head, self.n_tail = _edge_counts(trim, i)
         self.k = int(trim.W_size[i, 2])
         self.block = block
-        self.put = _put_exact if has_sign_bits(st.voxels) else np.copyto
+        self.put = put_as_sum
         if sm is None:
             self._a = apply_trim(st.voxels, self.top, int(trim.cut_bottom[i]))
         else:
@@ -269,7 +282,7 @@ class StationSlices:
     def written(self, head: np.ndarray, tail: np.ndarray) -> Written:
         """The overlap slices, after :meth:`blocks` has run."""
         return Written(head=head.astype(np.float32), tail=tail.astype(np.float32),
-                       edge=np.concatenate([head, tail]),
+                       edge_head=head, edge_tail=tail,
                        mean_first=self._means[self.n_head],
                        mean_last=self._means[self.k - 1 - self.n_tail])
 
@@ -311,8 +324,8 @@ def fuse_direct(stations: list[Station], maps: list, trim: Trim) -> tuple[np.nda
     -------
     volume : ndarray, float64, shape (X, Y, Z)
         Oriented fused volume.
-    edges : list of ndarray
-        As :attr:`Prepared.edges`.
+    written : list of Written
+        Each station's overlap slices (for the swap scores).
     """
     rows, cols, n = (int(v) for v in np.max(trim.W_end, axis=0))
     vol = np.zeros((n, rows, cols), dtype=np.float64)
@@ -330,7 +343,7 @@ def fuse_direct(stations: list[Station], maps: list, trim: Trim) -> tuple[np.nda
         (r0, c0, z0), (r1, c1, z1) = trim.W[i], trim.W_end[i]
         vol[z0:z0 + len(w.head), r0:r1, c0:c1] += w.head
         vol[z1 - len(w.tail):z1, r0:r1, c0:c1] += w.tail
-    return orient(vol), [w.edge for w in written]
+    return orient(vol), written
 
 
 def fused_affine(positions: np.ndarray, W_end: np.ndarray) -> np.ndarray:
@@ -407,14 +420,14 @@ def fuse_stations(ss: StationSet) -> Fused:
     g = station_geometry(ss)
     trim, maps = g.trim, g.maps
     if writes_direct(ss.water, maps, trim) and writes_direct(ss.fat, maps, trim):
-        water, w_edges = fuse_direct(ss.water, maps, trim)
-        fat, f_edges = fuse_direct(ss.fat, maps, trim)
+        water, w_written = fuse_direct(ss.water, maps, trim)
+        fat, f_written = fuse_direct(ss.fat, maps, trim)
+        swap = swap_scores(w_written, f_written, trim.overlaps)
     else:
         w_st = prepare_signal(ss.water, maps, trim)
         f_st = prepare_signal(ss.fat, maps, trim)
-        w_edges, f_edges = w_st.edges, f_st.edges
+        swap = overlap_swap_scores(w_st.edges, f_st.edges, trim.overlaps)
         water = fuse_prepared(w_st.stations, trim)
         fat = fuse_prepared(f_st.stations, trim)
-    swap = overlap_swap_scores(w_edges, f_edges, trim.overlaps)
     return Fused(water=water, fat=fat, placement=g.placement, trim=trim, affine=g.affine,
                  warnings=g.warnings, swap_scores=swap)

@@ -28,11 +28,11 @@ from mimir.fusion.pipeline import (
     StationSlices,
     fade_and_correct_overlap,
     station_geometry,
+    swap_scores,
     writes_direct,
 )
 from mimir.fusion.stations import StationSet
 from mimir.projection.passes import SumAccumulator, SumSweep
-from mimir.qc.measures import overlap_swap_scores
 
 
 @dataclass
@@ -182,8 +182,7 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     for z in np.flatnonzero(~sink.done):
         zero = np.zeros((1, rows, cols))
         sink.add(int(z), zero, zero)
-    swap = overlap_swap_scores([w.edge for w in written["water"]],
-                               [w.edge for w in written["fat"]], trim.overlaps)
+    swap = swap_scores(written["water"], written["fat"], trim.overlaps)
     return Streamed(geometry=g, sums=sink.acc.result(),
                     fat=FatPlanes(fat32, fat_overlaps, drop, max(rows - crop, 0)),
                     shape=(cols, rows, n - 2 * drop), swap_scores=swap)
