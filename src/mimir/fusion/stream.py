@@ -27,6 +27,7 @@ from mimir.fusion.pipeline import (
     Geometry,
     StationSlices,
     fade_and_correct_overlap,
+    put_as_sum,
     station_geometry,
     swap_scores,
     writes_direct,
@@ -157,7 +158,9 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     rows, cols, n = (int(v) for v in np.max(trim.W_end, axis=0))
     drop = END_SLICES_DROPPED
     sink = _Sink(SumAccumulator(cols, rows, n - 2 * drop, crop), n, drop)
-    fat32 = np.zeros((n, rows, cols), dtype=np.float32)
+    # every slice FatPlanes reads is written below: station slices (with the zeros
+    # around the station), gaps; overlap slices are read from fat_overlaps instead
+    fat32 = np.empty((n, rows, cols), dtype=np.float32)
     fat_overlaps: dict[int, np.ndarray] = {}
     written = {"water": [], "fat": []}
     for i in range(len(ss.water)):
@@ -168,11 +171,13 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
         wbuf = np.zeros((block, rows, cols))
         fbuf = np.zeros((block, rows, cols))
         heads = sw.head(), sf.head()
+        _zero_around(fat32[z0 + sf.n_head:z0 + sf.k - sf.n_tail], r0, r1, c0, c1)
         for (j0, bw), (_, bf) in zip(sw.blocks(), sf.blocks(), strict=True):
             k = len(bw)
-            sw.put(wbuf[:k, r0:r1, c0:c1], bw)
-            sf.put(fbuf[:k, r0:r1, c0:c1], bf)
-            sf.put(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1], bf)
+            put_as_sum(wbuf[:k, r0:r1, c0:c1], bw)
+            put_as_sum(fbuf[:k, r0:r1, c0:c1], bf)
+            np.copyto(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1], fbuf[:k, r0:r1, c0:c1],
+                      casting="same_kind")  # exact: float32 values
             sink.add(z0 + j0, wbuf[:k], fbuf[:k])
         written["water"].append(sw.written(heads[0], sw.tail()))
         written["fat"].append(sf.written(heads[1], sf.tail()))
@@ -181,11 +186,20 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     # slices no station reaches (gaps between stations) are zero
     for z in np.flatnonzero(~sink.done):
         zero = np.zeros((1, rows, cols))
+        fat32[z] = 0
         sink.add(int(z), zero, zero)
     swap = swap_scores(written["water"], written["fat"], trim.overlaps)
     return Streamed(geometry=g, sums=sink.acc.result(),
                     fat=FatPlanes(fat32, fat_overlaps, drop, max(rows - crop, 0)),
                     shape=(cols, rows, n - 2 * drop), swap_scores=swap)
+
+
+def _zero_around(a: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> None:
+    """Zero ``a`` (k, rows, cols) outside rows r0:r1 and columns c0:c1."""
+    a[:, :r0] = 0
+    a[:, r1:] = 0
+    a[:, r0:r1, :c0] = 0
+    a[:, r0:r1, c1:] = 0
 
 
 def _join_overlap(sink: _Sink, fat_overlaps: dict, written: dict, trim, i: int,
