@@ -158,9 +158,10 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     rows, cols, n = (int(v) for v in np.max(trim.W_end, axis=0))
     drop = END_SLICES_DROPPED
     sink = _Sink(SumAccumulator(cols, rows, n - 2 * drop, crop), n, drop)
-    # every slice FatPlanes reads is written below: station slices (with the zeros
-    # around the station), gaps; overlap slices are read from fat_overlaps instead
+    # written below: station slices with the zeros around the station; every other
+    # slice is zeroed at the end (overlap slices are read from fat_overlaps)
     fat32 = np.empty((n, rows, cols), dtype=np.float32)
+    stored = np.zeros(n, dtype=bool)
     fat_overlaps: dict[int, np.ndarray] = {}
     written = {"water": [], "fat": []}
     for i in range(len(ss.water)):
@@ -171,7 +172,9 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
         wbuf = np.zeros((block, rows, cols))
         fbuf = np.zeros((block, rows, cols))
         heads = sw.head(), sf.head()
-        _zero_around(fat32[z0 + sf.n_head:z0 + sf.k - sf.n_tail], r0, r1, c0, c1)
+        middle = slice(z0 + sf.n_head, z0 + sf.k - sf.n_tail)
+        _zero_around(fat32[middle], r0, r1, c0, c1)
+        stored[middle] = True
         for (j0, bw), (_, bf) in zip(sw.blocks(), sf.blocks(), strict=True):
             k = len(bw)
             put_as_sum(wbuf[:k, r0:r1, c0:c1], bw)
@@ -186,8 +189,8 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     # slices no station reaches (gaps between stations) are zero
     for z in np.flatnonzero(~sink.done):
         zero = np.zeros((1, rows, cols))
-        fat32[z] = 0
         sink.add(int(z), zero, zero)
+    fat32[~stored] = 0
     swap = swap_scores(written["water"], written["fat"], trim.overlaps)
     return Streamed(geometry=g, sums=sink.acc.result(),
                     fat=FatPlanes(fat32, fat_overlaps, drop, max(rows - crop, 0)),
