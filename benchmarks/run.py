@@ -421,6 +421,8 @@ def report(res: dict, command: str) -> str:
         lines += end_to_end_lines(res)
     if res.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in res["notes"]] + [""]
+    lines += ["GPU figures: [benchmarks-gpu.md](benchmarks-gpu.md), written by "
+              "`PYTHONPATH=src python benchmarks/gpu.py` on a GPU machine.", ""]
     return "\n".join(lines)
 
 
