@@ -88,8 +88,10 @@ def _edge_counts(trim: Trim, i: int) -> tuple[int, int]:
 def prepare_signal(stations: list[Station], maps: list, trim: Trim) -> Prepared:
     """Resample (where needed) and trim one signal's stations (sections 4.5 and 5).
 
-    Only the slices that survive the trim are computed. Values equal resampling the
-    whole station in float64 and trimming it, then casting to float32.
+    Whole trimmed stations in float32, for the fusion of stations that
+    :func:`fuse_direct` does not take. Only the slices that survive the trim are
+    computed; values equal resampling the whole station in float64, trimming it and
+    casting to float32.
 
     Parameters
     ----------
@@ -108,25 +110,12 @@ def prepare_signal(stations: list[Station], maps: list, trim: Trim) -> Prepared:
         head, tail = _edge_counts(trim, i)
         sm = maps[i]
         if sm is None:
-            a = apply_trim(st.voxels, top, bottom)
-            out.append(np.array(a, dtype=np.float32))
-            edges.append(np.concatenate([a[:head], a[a.shape[0] - tail:]]))
-            continue
-        k = sm.shape[0] - top - bottom
-        res = StationResampler(st.voxels, sm)
-        if head + tail >= k:
-            whole = res.into(np.empty((max(k, 0),) + sm.shape[1:]), top)
-            out.append(whole.astype(np.float32))
-            edges.append(np.concatenate([whole[:head], whole[k - tail:]]))
-            continue
-        a32 = np.empty((k,) + sm.shape[1:], dtype=np.float32)
-        first = res.into(np.empty((head,) + sm.shape[1:]), top)
-        res.into(a32[head:k - tail], top + head)
-        last = res.into(np.empty((tail,) + sm.shape[1:]), top + k - tail)
-        a32[:head] = first
-        a32[k - tail:] = last
-        out.append(a32)
-        edges.append(np.concatenate([first, last]))
+            a = np.asarray(apply_trim(st.voxels, top, bottom))
+        else:
+            k = max(sm.shape[0] - top - bottom, 0)
+            a = StationResampler(st.voxels, sm).into(np.empty((k,) + sm.shape[1:]), top)
+        out.append(np.array(a, dtype=np.float32))
+        edges.append(np.concatenate([a[:head], a[len(a) - tail:]]))
     return Prepared(stations=out, edges=edges)
 
 

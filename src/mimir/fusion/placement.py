@@ -1,7 +1,15 @@
 """Placing stations on the output grid and resampling them (preprocessing.md section 4).
 
-All functions are pure: they take positions, shapes and spacings as arrays and return
-new arrays. The output voxel size is :data:`OUTPUT_SPACING`.
+Placement (:func:`place_stations`) is pure: positions, shapes and spacings in, new
+arrays out. The output voxel size is :data:`OUTPUT_SPACING`.
+
+Resampling is separable: a row pass, a column pass and a slice pass, each
+``d * src[i1] + (1 - d) * src[i0]`` in float64. :func:`station_map` works out each
+axis's indices and weights once per station; :class:`StationResampler` then produces
+the output slices one at a time (the row and column passes on the station's own
+slices, each computed once, then the slice pass combining two of them), reusing a few
+slice-sized buffers. The values are exactly those of the three passes over the whole
+station (:func:`resample_station` gives that whole array).
 """
 
 from __future__ import annotations
@@ -168,37 +176,21 @@ def _pieces(i0: np.ndarray, i1: np.ndarray, limit: int = MAX_PIECES) -> tuple | 
     return tuple(out)
 
 
-def lerp_axis(src: np.ndarray, m: AxisMap, axis: int, out: np.ndarray, tmp: np.ndarray,
-              d: np.ndarray, e: np.ndarray, pieces: tuple | None = None) -> np.ndarray:
-    """Apply an axis map: ``out = src[i1] * d + src[i0] * e`` along ``axis``, float64.
+def lerp_plan(m: AxisMap, axis: int, ndim: int, d: np.ndarray, e: np.ndarray,
+              pieces: tuple | None = None) -> list | tuple:
+    """Plan applying an axis map along ``axis`` of ``ndim``-dimensional arrays:
+    ``out = src[i1] * d + src[i0] * e`` in float64 (see :func:`apply_plan`), with the
+    indexing worked out once for many arrays.
 
     Parameters
     ----------
-    src : ndarray, float64
-        Source array.
     m : AxisMap
-        Map of ``axis``.
-    axis : int
-        Axis to resample.
-    out, tmp : ndarray, float64
-        Output and scratch arrays of the output shape.
+    axis, ndim : int
     d, e : ndarray
-        ``m.d`` and ``m.e`` shaped to broadcast against ``out`` (full arrays of the
-        output shape make the fastest loops).
+        ``m.d`` and ``m.e`` shaped to broadcast against the output along ``axis`` (full
+        arrays of the output shape make the fastest loops).
     pieces : tuple, optional
         Only these runs of ``m.pieces`` (default: all of them).
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    return apply_plan(lerp_plan(m, axis, out.ndim, d, e, pieces), src, out, tmp)
-
-
-def lerp_plan(m: AxisMap, axis: int, ndim: int, d: np.ndarray, e: np.ndarray,
-              pieces: tuple | None = None) -> list | tuple:
-    """The indexing :func:`lerp_axis` does, worked out once for many arrays.
 
     Returns
     -------
@@ -436,11 +428,6 @@ class PlaneResampler:
         return out
 
 
-def resample_plane(plane: np.ndarray, sm: StationMap) -> np.ndarray:
-    """The in-plane passes (rows, then columns) of one slice, in float64 (a new array)."""
-    return PlaneResampler(sm)(plane)
-
-
 class StationResampler:
     """Resampled output slices of one station, computed in order.
 
@@ -506,12 +493,6 @@ class StationResampler:
         return out
 
 
-def resample_into(A: np.ndarray, sm: StationMap, out: np.ndarray, start: int = 0) -> np.ndarray:
-    """Resample output slices ``start .. start + len(out) - 1`` of a station into ``out``
-    (see :class:`StationResampler`)."""
-    return StationResampler(A, sm).into(out, start)
-
-
 def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndarray,
                      W_size: np.ndarray) -> np.ndarray:
     """Resample one station to ``W_size`` (trilinear, clamp-to-edge, in float64).
@@ -530,4 +511,4 @@ def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndar
     ndarray of shape (W_size[2], W_size[0], W_size[1]), float64
     """
     sm = station_map(A.shape, R, R_end, W, W_size)
-    return resample_into(A, sm, np.empty(sm.shape, dtype=np.float64))
+    return StationResampler(A, sm).into(np.empty(sm.shape, dtype=np.float64))
