@@ -117,7 +117,7 @@ def bench_phantoms(work: Path, n_zip: int = 3, n_fast: int = 6) -> dict:
     return {"zip_s": z, "fast_s": t, "fast_volumes_s": tv}
 
 
-def bench_preprocess(work: Path, zips: list[Path], reps: int = 5) -> dict:
+def bench_preprocess(work: Path, zips: list[Path], reps: int = 7) -> dict:
     """One worker's time per subject against the decode floor of the same zip.
 
     The worker has tuned its allocator and warmed up; for each zip the floor and the
@@ -471,7 +471,7 @@ def main() -> int:
         if "preprocess" in args.sections:
             print("preprocess ...", flush=True)
             res["preprocess"] = bench_preprocess(work, zips[:2 if args.quick else 3],
-                                                 reps=2 if args.quick else 5)
+                                                 reps=2 if args.quick else 7)
             s = res["preprocess"]["summary"]
             print(f"preprocessing on one worker: {s['mimir_s']:.3f} s per subject, decode "
                   f"floor {s['floor_s']:.3f} s, ratio {s['ratio']:.2f} (CPU: "
