@@ -41,3 +41,5 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
     assert f"{s['mimir_s']:.3f} s per subject against a decode floor of {s['floor_s']:.3f} s" \
         in text
     assert "ratio (target <= 1.3)" in text
+    # the worker's own peak, not the benchmark process's memory at the fork
+    assert 100 < res["worker_peak_mib"] < 1536
