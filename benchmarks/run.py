@@ -423,7 +423,9 @@ def report(res: dict, command: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
         f"Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, mimir {m['mimir']}. "
-        f"Load average (1 / 5 / 15 min) at the start: {_load(m.get('load', []))}.",
+        f"Load average (1 / 5 / 15 min) at the start: {_load(m.get('load', []))}; at the "
+        f"end: {_load(res.get('load_end', []))} (other work on a shared machine slows the "
+        "figures).",
         "",
     ]
     if "phantoms" in res:
@@ -504,6 +506,7 @@ def main() -> int:
             print("inference ...", flush=True)
             res["inference"] = bench_inference(work, sample_images(work, zips),
                                                reps=2 if args.quick else 5)
+        res["load_end"] = load_average()
         command = "make bench" if args.write else "python benchmarks/run.py"
         text = report(res, command)
         (work / "results.json").write_text(json.dumps(res, indent=1, default=str))
