@@ -3,8 +3,9 @@
 Measures, on this machine, in one run:
 
 1. phantom generation: seconds per zip, seconds per fast-path subject;
-2. preprocessing per subject against the decode floor (inflating the water and fat
-   members of the same zip and decoding them with pydicom), same zips, same run;
+2. preprocessing per subject on one worker against the decode floor (inflating the
+   water and fat members of the same zip and decoding them with pydicom), same zips,
+   same process, the two timed in turn (best of several runs each);
 3. preprocessing throughput with 1 and 2 worker processes, and peak memory of a worker;
 4. CPU inference images/s of a published-format ResNet50 module against plain eager
    torchvision ResNet50 in fp32 (same images, same batch size), the largest relative
@@ -12,7 +13,8 @@ Measures, on this machine, in one run:
 5. end to end (``infer`` on zips not yet cached) subjects/s with 1 and 4 modules,
    against the slower stage's own throughput (3 and 5 run in interleaved rounds).
 
-Writes a Markdown report (machine, versions, command, figures).
+Writes a Markdown report (machine with its CPU model, versions, command, figures).
+``--sections preprocess`` (for example) runs some sections only and prints them.
 """
 
 from __future__ import annotations
@@ -35,15 +37,34 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def machine() -> dict:
-    cpu = "unknown"
+def cpu_model() -> str:
+    """The CPU model, from /proc/cpuinfo (or lscpu, or the platform module)."""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages (empty where the system does not say)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine() -> dict:
+    cpu = cpu_model()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import torch
 
@@ -52,7 +73,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
             "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "mimir": mimir.__version__,
-            "platform": platform.platform()}
+            "platform": platform.platform(), "load": load_average()}
 
 
 def decode_floor(zip_path: Path) -> float:
@@ -96,24 +117,36 @@ def bench_phantoms(work: Path, n_zip: int = 3, n_fast: int = 6) -> dict:
     return {"zip_s": z, "fast_s": t, "fast_volumes_s": tv}
 
 
-def bench_preprocess(work: Path, zips: list[Path]) -> dict:
-    """One worker's time per subject (a worker tunes its allocator and has warmed up)."""
+def bench_preprocess(work: Path, zips: list[Path], reps: int = 7) -> dict:
+    """One worker's time per subject against the decode floor of the same zip.
+
+    The worker has tuned its allocator and warmed up; for each zip the floor and the
+    preprocessing are timed in turn, ``reps`` times each, and the best of each is kept
+    (wall clock; process CPU time alongside), so that both see the same machine state.
+    """
     from mimir.pipeline import preprocess_subject
     from mimir.pipeline.allocator import tune_allocator
 
     tune_allocator()
     preprocess_subject(zips[0])  # warm-up
+    decode_floor(zips[0])
+    load_before = load_average()
     rows = []
     for z in zips:
-        floor = min(decode_floor(z) for _ in range(2))
-        ours = []
-        for _ in range(2):
-            t0 = time.perf_counter()
-            preprocess_subject(z)
-            ours.append(time.perf_counter() - t0)
-        rows.append({"zip": z.name, "floor_s": floor, "mimir_s": min(ours),
-                     "ratio": min(ours) / floor})
-    return {"per_subject": rows}
+        floor, ours = [], []
+        for _ in range(reps):
+            for runs, fn in ((floor, decode_floor), (ours, preprocess_subject)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                fn(z)
+                runs.append((time.perf_counter() - t0, time.process_time() - c0))
+        f, m = min(r[0] for r in floor), min(r[0] for r in ours)
+        fc, mc = min(r[1] for r in floor), min(r[1] for r in ours)
+        rows.append({"zip": z.name, "floor_s": f, "mimir_s": m, "ratio": m / f,
+                     "floor_cpu_s": fc, "mimir_cpu_s": mc, "cpu_ratio": mc / fc})
+    summary = {k: float(np.median([r[k] for r in rows]))
+               for k in ("floor_s", "mimir_s", "ratio", "cpu_ratio")}
+    return {"per_subject": rows, "reps": reps, "cpu": cpu_model(), "summary": summary,
+            "load_before": load_before, "load_after": load_average()}
 
 
 def bench_throughput(work: Path, zip_dir: Path, workers: int) -> dict:
@@ -129,14 +162,31 @@ def bench_throughput(work: Path, zip_dir: Path, workers: int) -> dict:
             "run_s": info["elapsed"], "subjects_per_s": info["n"] / info["elapsed"]}
 
 
+#: Run in a fresh process: its own peak resident memory in KiB. On Linux ``ru_maxrss``
+#: also counts the parent's resident memory at the fork (it survives the exec), so the
+#: process's own high-water mark (VmHWM) is read where the system has it.
+_PEAK_CODE = """
+import resource, sys
+from mimir.pipeline import preprocess_subject
+from mimir.pipeline.allocator import tune_allocator
+tune_allocator()
+preprocess_subject(sys.argv[1])
+preprocess_subject(sys.argv[1])
+peak = None
+try:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1])
+except OSError:
+    pass
+print(peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
 def worker_peak_memory(zip_path: Path) -> float:
-    """Peak RSS (MiB) of a fresh process preprocessing one subject."""
-    code = ("import resource, sys; from mimir.pipeline import preprocess_subject; "
-            "from mimir.pipeline.allocator import tune_allocator; tune_allocator(); "
-            f"preprocess_subject({str(zip_path)!r}); preprocess_subject({str(zip_path)!r}); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True)
+    """Peak resident memory (MiB) of a fresh process preprocessing one subject twice."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(zip_path)], check=True,
+                         capture_output=True, text=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
@@ -244,20 +294,8 @@ def bench_pipeline(work: Path, zip_dir: Path, rounds: int = 3) -> tuple[list, li
     return throughput, end_to_end
 
 
-def report(res: dict, command: str) -> str:
-    m = res["machine"]
-    ph = res["phantoms"]
-    pre = res["preprocess"]["per_subject"]
-    inf = res["inference"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Recorded {res['date']} with `{command}` (written by the script; numbers from that "
-        "run).",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
-        f"Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, mimir {m['mimir']}.",
-        "",
+def phantom_lines(ph: dict) -> list[str]:
+    return [
         "## Phantom generation",
         "",
         "| what | seconds per subject (each run) | target |",
@@ -269,42 +307,76 @@ def report(res: dict, command: str) -> str:
         f"| fast path: volumes and measured truth | "
         f"{', '.join(f'{v:.2f}' for v in ph['fast_s'])} | |",
         "",
-        "## Preprocessing one subject against the decode floor",
+    ]
+
+
+def _load(values: list) -> str:
+    return " / ".join(f"{v:.2f}" for v in values) if values else "not available"
+
+
+def preprocess_lines(pre: dict) -> list[str]:
+    """The per-subject section: one worker against the decode floor."""
+    s = pre["summary"]
+    lines = [
+        "## Preprocessing one subject on one worker against the decode floor",
+        "",
+        f"CPU: {pre['cpu']}. Load average (1 / 5 / 15 min) before this section: "
+        f"{_load(pre['load_before'])}; after: {_load(pre['load_after'])}.",
         "",
         "Decode floor: inflate the zip's water and fat members and decode them with pydicom "
-        "(`pydicom.dcmread` + `pixel_array`), same zip, same run; best of 2.",
+        "(`pydicom.dcmread` + `pixel_array`). The floor and `preprocess_subject` (zip to "
+        "2D image, one process, allocator tuned and warmed up as in a worker) are timed "
+        f"in turn on the same zip, {pre['reps']} times each; the table gives the best "
+        "run of each (wall clock, and process CPU time).",
         "",
-        "| zip | decode floor (s) | mimir preprocess (s) | ratio (target <= 2) |",
-        "|---|---|---|---|",
+        "| zip | decode floor (s) | mimir preprocess (s) | ratio (target <= 1.3) | CPU time: "
+        "floor / mimir (s) | CPU time ratio |",
+        "|---|---|---|---|---|---|",
     ]
-    for r in pre:
+    for r in pre["per_subject"]:
         lines.append(f"| {r['zip']} | {r['floor_s']:.3f} | {r['mimir_s']:.3f} | "
-                     f"{r['ratio']:.2f} |")
-    lines += ["", "## Preprocessing throughput", "",
-              "| workers | subjects | subjects/s (median) | each round |", "|---|---|---|---|"]
+                     f"{r['ratio']:.2f} | {r['floor_cpu_s']:.3f} / {r['mimir_cpu_s']:.3f} | "
+                     f"{r['cpu_ratio']:.2f} |")
+    lines += ["", f"Median over the zips: {s['mimir_s']:.3f} s per subject against a decode "
+              f"floor of {s['floor_s']:.3f} s, ratio {s['ratio']:.2f} (CPU time ratio "
+              f"{s['cpu_ratio']:.2f}).", ""]
+    return lines
+
+
+def throughput_lines(res: dict) -> list[str]:
+    lines = ["## Preprocessing throughput", "",
+             "| workers | subjects | subjects/s (median) | each round |", "|---|---|---|---|"]
     for t in res["throughput"]:
         lines.append(f"| {t['workers']} | {t['subjects']} | {t['subjects_per_s']:.2f} | "
                      f"{', '.join(f'{v:.2f}' for v in t['runs'])} |")
     lines += ["", f"Peak memory of a process preprocessing one subject: "
-              f"{res['worker_peak_mib']:.0f} MiB (target <= 1,536).", "",
-              "## CPU inference (ResNet50 module, published format)", "",
-              f"Batch {inf['batch']}, {inf['threads']} threads, the same images for every "
-              f"path; the paths are timed in turn, {inf['reps']} times each (medians).", "",
-              "| path | images/s | largest relative difference to eager fp32 |",
-              "|---|---|---|",
-              f"| eager torchvision ResNet50, fp32, NCHW, no_grad | {inf['eager_fp32_ips']:.2f} "
-              "| 0 |",
-              f"| mimir fp32 (inference_mode, channels-last, BatchNorm folded, 4-image "
-              f"micro-batches, oneDNN for every convolution) | {inf['mimir_fp32_ips']:.2f} | "
-              f"{inf['max_rel_diff']:.1e} |",
-              f"| mimir --precision bf16 (opt-in, changes numbers) | {inf['bf16_ips']:.2f} | "
-              f"{inf['bf16_max_rel_diff']:.1e} |",
-              "", f"Speed-up of the default fp32 path: {inf['speedup']:.2f}x (goal >= 1.5x, "
-              "outputs within 1e-4 relative).", "",
-              "## End to end (`infer` on zips not yet cached)", "",
-              "| modules | workers | batch | subjects | subjects/s | slower stage alone "
-              "(subjects/s) | ratio (goal >= 0.8) | ratio in each round |",
-              "|---|---|---|---|---|---|---|---|"]
+              f"{res['worker_peak_mib']:.0f} MiB (target <= 1,536).", ""]
+    return lines
+
+
+def inference_lines(inf: dict) -> list[str]:
+    return ["## CPU inference (ResNet50 module, published format)", "",
+            f"Batch {inf['batch']}, {inf['threads']} threads, the same images for every "
+            f"path; the paths are timed in turn, {inf['reps']} times each (medians).", "",
+            "| path | images/s | largest relative difference to eager fp32 |",
+            "|---|---|---|",
+            f"| eager torchvision ResNet50, fp32, NCHW, no_grad | {inf['eager_fp32_ips']:.2f} "
+            "| 0 |",
+            f"| mimir fp32 (inference_mode, channels-last, BatchNorm folded, 4-image "
+            f"micro-batches, oneDNN for every convolution) | {inf['mimir_fp32_ips']:.2f} | "
+            f"{inf['max_rel_diff']:.1e} |",
+            f"| mimir --precision bf16 (opt-in, changes numbers) | {inf['bf16_ips']:.2f} | "
+            f"{inf['bf16_max_rel_diff']:.1e} |",
+            "", f"Speed-up of the default fp32 path: {inf['speedup']:.2f}x (goal >= 1.5x, "
+            "outputs within 1e-4 relative).", ""]
+
+
+def end_to_end_lines(res: dict) -> list[str]:
+    inf = res["inference"]
+    lines = ["## End to end (`infer` on zips not yet cached)", "",
+             "| modules | workers | batch | subjects | subjects/s | slower stage alone "
+             "(subjects/s) | ratio (goal >= 0.8) | ratio in each round |",
+             "|---|---|---|---|---|---|---|---|"]
     pre_rate = res["throughput"][-1]["subjects_per_s"]
     for e in res["end_to_end"]:
         inf_rate = inf["mimir_fp32_ips"] / e["modules"]
@@ -337,41 +409,104 @@ def report(res: dict, command: str) -> str:
         lines.append(f"| {e['modules']} | {bound:.2f} | {t['preprocess']:.1f} | "
                      f"{t['inference']:.1f} | {t['total']:.1f} | {min(hidden, 1):.0%} |")
     lines.append("")
+    return lines
+
+
+def report(res: dict, command: str) -> str:
+    """The Markdown report of the sections in ``res``."""
+    m = res["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Recorded {res['date']} with `{command}` (written by the script; numbers from that "
+        "run).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
+        f"Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, mimir {m['mimir']}. "
+        f"Load average (1 / 5 / 15 min) at the start: {_load(m.get('load', []))}; at the "
+        f"end: {_load(res.get('load_end', []))} (other work on a shared machine slows the "
+        "figures).",
+        "",
+    ]
+    if "phantoms" in res:
+        lines += phantom_lines(res["phantoms"])
+    if "preprocess" in res:
+        lines += preprocess_lines(res["preprocess"])
+    if "throughput" in res:
+        lines += throughput_lines(res)
+    if "inference" in res:
+        lines += inference_lines(res["inference"])
+    if "end_to_end" in res and "inference" in res:
+        lines += end_to_end_lines(res)
     if res.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in res["notes"]] + [""]
+    lines += ["GPU figures: [benchmarks-gpu.md](benchmarks-gpu.md), written by "
+              "`PYTHONPATH=src python benchmarks/gpu.py` on a GPU machine.", ""]
     return "\n".join(lines)
+
+
+SECTIONS = ("phantoms", "preprocess", "pipeline", "inference")
+
+
+def sample_images(work: Path, zips: list[Path], n: int = 16) -> np.ndarray:
+    """``n`` 2D images: from the 1-worker throughput run's cache, else made here."""
+    cache_dir = work / "cache_w1"
+    if cache_dir.exists():
+        from mimir.cache.store import Cache
+
+        cache = Cache(cache_dir)
+        imgs = np.stack([cache.read_image(name) for name in cache.names()])
+    else:
+        from mimir.pipeline import preprocess_subject
+
+        imgs = np.stack([preprocess_subject(z).image for z in zips[:4]])
+    return np.concatenate([imgs] * int(np.ceil(n / len(imgs))))[:n]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", type=Path, help="Markdown file to (re)write")
+    ap.add_argument("--write", type=Path, help="Markdown file to (re)write (every section)")
     ap.add_argument("--subjects", type=int, default=24, help="zips for throughput runs")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
+    ap.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                    help="sections to run (pipeline: throughput and end to end)")
     args = ap.parse_args()
+    if args.write and set(args.sections) != set(SECTIONS):
+        ap.error("--write needs every section")
     work = Path(tempfile.mkdtemp(prefix="mimir-bench-"))
     try:
         res = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine()}
-        print("phantoms ...", flush=True)
-        res["phantoms"] = bench_phantoms(work, n_zip=2 if args.quick else 3,
-                                         n_fast=3 if args.quick else 6)
+        print(f"CPU: {res['machine']['cpu']}; load average {_load(res['machine']['load'])}",
+              flush=True)
+        if "phantoms" in args.sections:
+            print("phantoms ...", flush=True)
+            res["phantoms"] = bench_phantoms(work, n_zip=2 if args.quick else 3,
+                                             n_fast=3 if args.quick else 6)
         from mimir.phantom.cohort import generate_cohort
 
         zip_dir = work / "cohort"
         generate_cohort(zip_dir, args.subjects, seed=901)
         zips = sorted(zip_dir.glob("*.zip"))
-        print("preprocess ...", flush=True)
-        res["preprocess"] = bench_preprocess(work, zips[:2 if args.quick else 3])
-        res["worker_peak_mib"] = worker_peak_memory(zips[0])
-        print("throughput and end to end ...", flush=True)
-        res["throughput"], res["end_to_end"] = bench_pipeline(
-            work, zip_dir, rounds=1 if args.quick else 3)
-        print("inference ...", flush=True)
-        from mimir.cache.store import Cache
-
-        cache = Cache(work / "cache_w1")
-        imgs = np.stack([cache.read_image(n) for n in cache.names()])
-        imgs = np.concatenate([imgs] * int(np.ceil(16 / len(imgs))))[:16]
-        res["inference"] = bench_inference(work, imgs, reps=2 if args.quick else 5)
+        if "preprocess" in args.sections:
+            print("preprocess ...", flush=True)
+            res["preprocess"] = bench_preprocess(work, zips[:2 if args.quick else 3],
+                                                 reps=2 if args.quick else 7)
+            s = res["preprocess"]["summary"]
+            print(f"preprocessing on one worker: {s['mimir_s']:.3f} s per subject, decode "
+                  f"floor {s['floor_s']:.3f} s, ratio {s['ratio']:.2f} (CPU: "
+                  f"{res['preprocess']['cpu']})", flush=True)
+            res["worker_peak_mib"] = worker_peak_memory(zips[0])
+        if "pipeline" in args.sections:
+            print("throughput and end to end ...", flush=True)
+            res["throughput"], res["end_to_end"] = bench_pipeline(
+                work, zip_dir, rounds=1 if args.quick else 3)
+            if "worker_peak_mib" not in res:
+                res["worker_peak_mib"] = worker_peak_memory(zips[0])
+        if "inference" in args.sections:
+            print("inference ...", flush=True)
+            res["inference"] = bench_inference(work, sample_images(work, zips),
+                                               reps=2 if args.quick else 5)
+        res["load_end"] = load_average()
         command = "make bench" if args.write else "python benchmarks/run.py"
         text = report(res, command)
         (work / "results.json").write_text(json.dumps(res, indent=1, default=str))

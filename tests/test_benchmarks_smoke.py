@@ -29,3 +29,17 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
     assert res["inference"]["max_rel_diff"] < 1e-4
     rows = re.findall(r"^\| [14] \| 2 \| 8 \| 3 \| ([0-9.]+) \|", text, flags=re.M)
     assert len(rows) == 2 and all(float(r) > 0 for r in rows)
+    # one worker against the decode floor, on a named CPU
+    pre = res["preprocess"]
+    assert pre["cpu"] and pre["cpu"] != "unknown" and f"CPU: {pre['cpu']}" in text
+    assert pre["cpu"] == res["machine"]["cpu"] and res["machine"]["cpu"] in text
+    assert len(pre["per_subject"]) == 2 and pre["reps"] == 2
+    for r in pre["per_subject"]:
+        assert r["floor_s"] > 0 and r["mimir_s"] > 0 and r["ratio"] == r["mimir_s"] / r["floor_s"]
+        assert r["floor_cpu_s"] > 0 and r["mimir_cpu_s"] > 0
+    s = pre["summary"]
+    assert f"{s['mimir_s']:.3f} s per subject against a decode floor of {s['floor_s']:.3f} s" \
+        in text
+    assert "ratio (target <= 1.3)" in text
+    # the worker's own peak, not the benchmark process's memory at the fork
+    assert 100 < res["worker_peak_mib"] < 1536

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mimir.errors import SubjectError
-from mimir.fusion.stations import group_stations, make_consistent
+from mimir.fusion.stations import SliceStack, group_stations, make_consistent
 from mimir.reading.dicom import DicomSlice
 
 
@@ -99,3 +99,27 @@ def test_position_disagreement_fails():
         make_consistent(group_stations(slices))
     assert ei.value.kind == "inconsistent stations"
     assert "positions disagree" in ei.value.message
+
+
+def test_slice_stack_behaves_as_the_stacked_array():
+    rng = np.random.default_rng(0)
+    planes = [rng.uniform(0, 9, (4, 5)).astype(np.float32) for _ in range(6)]
+    stack = SliceStack(planes)
+    full = np.stack(planes)
+    assert stack.shape == full.shape and stack.dtype == full.dtype and len(stack) == 6
+    np.testing.assert_array_equal(np.asarray(stack), full)
+    assert stack[2] is planes[2]  # a slice by number: no copy
+    for key in (slice(1, 4), slice(None, None, 2), (slice(0, 3), slice(1, 3), slice(None, 4))):
+        part = stack[key]
+        assert isinstance(part, SliceStack)
+        np.testing.assert_array_equal(np.asarray(part), full[key])
+    np.testing.assert_array_equal(stack[:, 0, 0], full[:, 0, 0])  # anything else: stacked
+    np.testing.assert_array_equal(np.array(stack, dtype=np.float64), full.astype(np.float64))
+    assert np.asarray(stack[4:4]).shape == (0, 4, 5)
+
+
+def test_grouped_stations_keep_slices_as_read():
+    slices = [sl(4, "Dixon_noBH_W", z) for z in (3.0, 9.0, 6.0)]
+    (st,) = group_stations(slices)
+    assert isinstance(st.voxels, SliceStack)
+    assert st.voxels[0] is slices[1].pixels  # top slice first, not copied

@@ -105,7 +105,25 @@ def fade_and_correct(stations: list[np.ndarray], overlaps: list[int]) -> list[np
     -------
     list of float32 ndarray
     """
-    st = [np.array(a, dtype=np.float32) for a in stations]
+    return fade_and_correct_inplace([np.array(a, dtype=np.float32) for a in stations],
+                                    overlaps)
+
+
+def fade_and_correct_inplace(st: list[np.ndarray], overlaps: list[int]) -> list[np.ndarray]:
+    """:func:`fade_and_correct` on float32 stations that it may modify (no copies).
+
+    Parameters
+    ----------
+    st : list of float32 ndarray, shape (n_i, rows, cols)
+        Trimmed stations, top first; changed in place.
+    overlaps : list of int
+        Recorded overlaps from :func:`trim_overlaps`.
+
+    Returns
+    -------
+    list of float32 ndarray
+        ``st``.
+    """
     S = len(st)
     # fade
     for i in range(S):
@@ -190,3 +208,9 @@ def fuse_signal(stations: list[np.ndarray], trim: Trim) -> np.ndarray:
     """Fuse one signal's trimmed stations into an oriented volume (x, y, z), float64."""
     faded = fade_and_correct(stations, trim.overlaps)
     return orient(sum_stations(faded, trim.W, trim.W_end))
+
+
+def fuse_prepared(stations: list[np.ndarray], trim: Trim) -> np.ndarray:
+    """:func:`fuse_signal` on trimmed float32 stations that it may change in place."""
+    return orient(sum_stations(fade_and_correct_inplace(stations, trim.overlaps), trim.W,
+                               trim.W_end))

@@ -12,6 +12,45 @@ from mimir.errors import SubjectError
 from mimir.reading.dicom import DicomSlice
 
 
+class SliceStack:
+    """Equal-shape 2D slices used as the (n, rows, cols) array they stack into, without
+    copying them into one: indexing by a slice number gives that slice, slicing gives
+    another stack, and ``numpy.asarray`` (or any other indexing) stacks them.
+
+    Parameters
+    ----------
+    planes : list of ndarray, shape (rows, cols)
+        The slices, in order, all of one shape and dtype.
+    """
+
+    def __init__(self, planes: list[np.ndarray]):
+        if not planes:
+            raise ValueError("a slice stack needs at least one slice")
+        self.planes = list(planes)
+        self.dtype = planes[0].dtype
+        self.shape = (len(planes),) + planes[0].shape
+        self.ndim = 3
+        self.size = int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.stack(self.planes, axis=0)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.planes[key]
+        if isinstance(key, slice):
+            picked = self.planes[key]
+            return SliceStack(picked) if picked else np.asarray(self)[key]
+        if (isinstance(key, tuple) and len(key) == 3 and all(isinstance(k, slice) for k in key)
+                and self.planes[key[0]]):
+            return SliceStack([p[key[1], key[2]] for p in self.planes[key[0]]])
+        return np.asarray(self)[key]
+
+
 @dataclass
 class Station:
     """One series: a stack of slices at one table position.
@@ -25,9 +64,11 @@ class Station:
         SeriesTime of its first slice in manifest order.
     position : ndarray, float32 (3,)
         Element-wise maximum of the slices' ImagePositionPatient (z = top slice).
-    voxels : ndarray, float32 (n, rows, cols)
+    voxels : ndarray or SliceStack, float32 (n, rows, cols)
         Slice-major: slices ordered by z descending (top first). float32 holds the
         pixel values exactly; they are widened to float64 where the procedure computes.
+        Stations read from DICOM keep their slices as read (a :class:`SliceStack`;
+        ``numpy.asarray(station.voxels)`` stacks them).
     spacing : ndarray, float32 (3,)
         (row, column, slice) spacing in mm.
     """
@@ -76,7 +117,7 @@ def group_stations(slices: list[DicomSlice]) -> list[Station]:
                                f"series {sn} mixes slice sizes {sorted(shapes)}")
         pos = np.stack([s.position for s in group])
         order = np.argsort(-pos[:, 2], kind="stable")
-        voxels = np.stack([group[i].pixels for i in order], axis=0)
+        voxels = SliceStack([group[i].pixels for i in order])
         n = len(group)
         if n < 2:
             raise SubjectError("inconsistent stations", f"series {sn} has a single slice: its "

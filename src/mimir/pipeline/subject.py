@@ -17,11 +17,13 @@ from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
 from mimir.fusion.fuse import station_extents
 from mimir.fusion.stations import group_stations, make_consistent
+from mimir.fusion.stream import fuse_and_sum
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.pipeline.bounds import check_geometry
-from mimir.projection.fractions import body_mask, fat_fraction, signal_sum
-from mimir.projection.image2d import make_image
-from mimir.qc.measures import coverage_measures
+from mimir.projection.fractions import fat_fraction, otsu_thresholds
+from mimir.projection.image2d import TABLE_ROWS, crop_table, image_from_sweeps
+from mimir.projection.passes import SumSweep, mask_sweep, sum_sweep
+from mimir.qc.measures import coverage_from_counts
 from mimir.reading.archive import SubjectArchive, subject_name
 from mimir.reading.slices import read_water_fat
 
@@ -44,7 +46,8 @@ class SubjectResult:
         With ``keep_volumes``: ``water``, ``fat``, ``ff`` (per mille), ``mask`` and
         ``affine``.
     timings : dict
-        Seconds per stage.
+        Seconds per stage: ``read``, ``fuse`` (without ``keep_volumes`` this includes
+        the signal-sum sweep, which fusion streams into) and ``project``.
     """
 
     name: str
@@ -79,16 +82,40 @@ def process_volumes(water: np.ndarray, fat: np.ndarray,
         ``numerical failure`` when no finite image results.
     """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        total = signal_sum(water, fat)
-        mask, t = body_mask(total)
+        sums = sum_sweep(water, fat, TABLE_ROWS)
+        cropped = crop_table(fat)
+        image, extra = finish_image(sums, lambda p: (cropped[:, p[0], :], cropped[p[1], :, :]))
+        if keep_ff:
+            extra["ff"] = fat_fraction(fat, sums.total)
+    return image, extra
+
+
+def finish_image(sums: SumSweep, fat_planes) -> tuple[np.ndarray, dict]:
+    """Sections 7-8 after the sum sweep: Otsu threshold, mask and the 2D image.
+
+    Parameters
+    ----------
+    sums : SumSweep
+        Made with ``crop=TABLE_ROWS``.
+    fat_planes : callable
+        ``fat_planes((y, x))``: the coronal plane y and the sagittal plane x of the
+        table-cropped fat volume (see :func:`mimir.projection.image2d.image_from_sweeps`).
+
+    Returns
+    -------
+    image, extra
+        As :func:`process_volumes` (without ``ff``).
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        total = sums.total
+        t = float(np.mean(otsu_thresholds(total, sums.lo, sums.hi)))
+        masks = mask_sweep(total, t, TABLE_ROWS)
         try:
-            image, info = make_image(water, fat, total, mask)
+            image, info = image_from_sweeps(fat_planes, total, sums, masks)
         except FloatingPointError as exc:
             raise SubjectError("numerical failure", f"no finite image: {exc}") from None
-        extra = {"mask": mask, "threshold": t, "planes": info["planes"],
-                 "coverage": coverage_measures(mask)}
-        if keep_ff:
-            extra["ff"] = fat_fraction(fat, total)
+        extra = {"mask": masks.mask, "threshold": t, "planes": info["planes"],
+                 "coverage": coverage_from_counts(masks.area, masks.lateral, masks.anterior)}
     return image, extra
 
 
@@ -126,10 +153,24 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         del read.slices
         ss = make_consistent(stations)
         check_geometry(ss, limits)
-        fused: Fused = fuse_stations(ss)
-        timings["fuse"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        image, extra = process_volumes(fused.water, fused.fat, keep_ff=keep_volumes)
+        # without volumes to return, fusion streams into the first sweep (same numbers)
+        streamed = None if keep_volumes else fuse_and_sum(ss, TABLE_ROWS)
+        if streamed is None:
+            fused: Fused = fuse_stations(ss)
+            timings["fuse"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            image, extra = process_volumes(fused.water, fused.fat, keep_ff=keep_volumes)
+            fusion = {"warnings": fused.warnings, "overlaps": fused.trim.raw_overlaps,
+                      "shape": fused.water.shape, "swap_scores": fused.swap_scores,
+                      "trim": fused.trim}
+        else:
+            timings["fuse"] = time.perf_counter() - t1  # the sum sweep included
+            t2 = time.perf_counter()
+            image, extra = finish_image(streamed.sums, streamed.fat)
+            g = streamed.geometry
+            fusion = {"warnings": g.warnings, "overlaps": g.trim.raw_overlaps,
+                      "shape": streamed.shape, "swap_scores": streamed.swap_scores,
+                      "trim": g.trim}
         timings["project"] = time.perf_counter() - t2
     except SubjectError as exc:
         raise exc.with_subject(name) from None
@@ -139,18 +180,18 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
     except (ValueError, IndexError, FloatingPointError, ZeroDivisionError) as exc:
         raise SubjectError("numerical failure", f"{type(exc).__name__}: {exc}",
                            subject=name) from None
-    warnings = read.warnings + ss.warnings + fused.warnings
+    warnings = read.warnings + ss.warnings + fusion["warnings"]
     facts = {
         "source": read.source,
         "water_stations": len(ss.water),
         "superimposed": ss.notes["superimposed"],
         "cropped": ss.notes["cropped"],
-        "overlaps": list(fused.trim.raw_overlaps),
-        "station_slices": station_extents(fused.trim),
-        "shape": list(fused.water.shape),
+        "overlaps": list(fusion["overlaps"]),
+        "station_slices": station_extents(fusion["trim"]),
+        "shape": list(fusion["shape"]),
         "threshold": extra["threshold"],
         "planes": list(extra["planes"]),
-        "swap_scores": fused.swap_scores,
+        "swap_scores": fusion["swap_scores"],
         **extra["coverage"],
     }
     result = SubjectResult(name=name, image=image, warnings=warnings, facts=facts,

@@ -45,8 +45,18 @@ def projection_channel(volume: np.ndarray) -> np.ndarray:
     FloatingPointError
         When a projection is constant or not finite (no usable image).
     """
-    cor = np.sum(volume, axis=1)
-    sag = np.sum(volume, axis=0)
+    return channel_from_projections(np.sum(volume, axis=1), np.sum(volume, axis=0))
+
+
+def channel_from_projections(cor: np.ndarray, sag: np.ndarray) -> np.ndarray:
+    """:func:`projection_channel` from the coronal (sum over y) and sagittal (sum over
+    x) projections of a volume.
+
+    Raises
+    ------
+    FloatingPointError
+        When a projection is constant or not finite (no usable image).
+    """
     for p in (cor, sag):
         if not np.all(np.isfinite(p)) or np.max(p) == np.min(p):
             raise FloatingPointError("a projection is constant or not finite")
@@ -67,10 +77,14 @@ def fraction_planes(mask: np.ndarray) -> tuple[int, int]:
     index reaching half the mask count of the first ``int(X / 2)`` x indices
     *(quirk: about a quarter of the body's width, through the liver)*.
     """
-    per_y = np.count_nonzero(mask, axis=(0, 2))
-    per_x = np.count_nonzero(mask, axis=(1, 2))
+    return planes_from_counts(np.count_nonzero(mask, axis=(0, 2)),
+                              np.count_nonzero(mask, axis=(1, 2)))
+
+
+def planes_from_counts(per_y: np.ndarray, per_x: np.ndarray) -> tuple[int, int]:
+    """:func:`fraction_planes` from the mask's voxel counts per y and per x index."""
     k_cor = first_index_reaching(per_y, per_y.sum() / 2)
-    half = int(mask.shape[0] / 2)
+    half = int(len(per_x) / 2)
     k_sag = first_index_reaching(per_x, per_x[:half].sum() / 2)
     return k_cor, k_sag
 
@@ -81,11 +95,26 @@ def fraction_channel(fat: np.ndarray, total: np.ndarray,
 
     Only the two chosen planes of the fat fraction are computed.
     """
-    k_cor, k_sag = fraction_planes(mask)
-    cor = np.rot90(fat_fraction(fat[:, k_cor, :], total[:, k_cor, :]))
-    sag = np.rot90(fat_fraction(fat[k_sag, :, :], total[k_sag, :, :]))
+    planes = fraction_planes(mask)
+    return fraction_channel_at(fat, total, planes), planes
+
+
+def fraction_channel_at(fat: np.ndarray, total: np.ndarray,
+                        planes: tuple[int, int]) -> np.ndarray:
+    """The fat-fraction channel on given (coronal y, sagittal x) planes, 256 x 256."""
+    k_cor, k_sag = planes
+    return fraction_channel_from_planes(fat[:, k_cor, :], total[:, k_cor, :],
+                                        fat[k_sag, :, :], total[k_sag, :, :])
+
+
+def fraction_channel_from_planes(fat_cor: np.ndarray, total_cor: np.ndarray,
+                                 fat_sag: np.ndarray, total_sag: np.ndarray) -> np.ndarray:
+    """The fat-fraction channel from the chosen coronal (x, z) and sagittal (y, z) planes
+    of the fat volume and the signal sum, 256 x 256."""
+    cor = np.rot90(fat_fraction(fat_cor, total_cor))
+    sag = np.rot90(fat_fraction(fat_sag, total_sag))
     parts = [(np.clip(p / 500, 0, 1) * 255).astype(np.uint8) for p in (cor, sag)]
-    return _resize(np.concatenate(parts, axis=1)), (k_cor, k_sag)
+    return _resize(np.concatenate(parts, axis=1))
 
 
 def make_image(water: np.ndarray, fat: np.ndarray, total: np.ndarray,
@@ -112,3 +141,43 @@ def make_image(water: np.ndarray, fat: np.ndarray, total: np.ndarray,
     ch_ff, planes = fraction_channel(fat, total, mask)
     img = np.stack([projection_channel(water), projection_channel(fat), ch_ff])
     return img, {"planes": planes}
+
+
+def image_from_sweeps(fat_planes, total: np.ndarray, sums, masks) -> tuple[np.ndarray, dict]:
+    """:func:`make_image` from the sweeps of :mod:`mimir.projection.passes` (same image).
+
+    Parameters
+    ----------
+    fat_planes : callable
+        ``fat_planes((y, x))`` gives the coronal plane y (shape (X, Z)) and the
+        sagittal plane x (shape (Y', Z)) of the table-cropped fat volume.
+    total : ndarray, shape (X, Y, Z)
+        Signal sum, before the table crop.
+    sums : mimir.projection.passes.SumSweep
+        Made with ``crop=TABLE_ROWS``.
+    masks : mimir.projection.passes.MaskSweep
+        Made with ``crop=TABLE_ROWS``.
+
+    Returns
+    -------
+    image : ndarray, uint8, shape (3, 256, 256)
+    info : dict
+        ``planes``: the chosen (coronal y, sagittal x) fat-fraction planes.
+    """
+    planes = planes_from_counts(masks.per_y, masks.per_x)
+    k_cor, k_sag = planes
+    total = crop_table(total)
+    fat_cor, fat_sag = fat_planes(planes)
+    ch_ff = fraction_channel_from_planes(fat_cor, total[:, k_cor, :], fat_sag,
+                                         total[k_sag, :, :])
+    channels = [channel_from_projections(sums.coronal[k], sums.sagittal[k])
+                for k in ("water", "fat")]
+    return np.stack(channels + [ch_ff]), {"planes": planes}
+
+
+def make_image_from_sweeps(fat: np.ndarray, total: np.ndarray, sums, masks) -> tuple[
+        np.ndarray, dict]:
+    """:func:`image_from_sweeps` with the fat volume (shape (X, Y, Z), before the crop)."""
+    cropped = crop_table(fat)
+    return image_from_sweeps(lambda p: (cropped[:, p[0], :], cropped[p[1], :, :]), total,
+                             sums, masks)
