@@ -13,13 +13,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from fusion_helpers import make_set
 
 from mimir.fusion.fuse import apply_trim, fade_and_correct, orient, sum_stations, trim_overlaps
 from mimir.fusion.pipeline import fuse_stations, has_sign_bits, station_maps, writes_direct
-from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
+from mimir.fusion.placement import OUTPUT_SPACING, place_stations
+from mimir.fusion.resample import resample_station
 from mimir.fusion.stations import SliceStack, StationSet
 from mimir.qc.measures import overlap_swap_scores
+from tests.fusion.fusion_helpers import make_set
 
 S = OUTPUT_SPACING
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import tests.reference_preprocessing as ref
-from mimir.fusion.placement import OUTPUT_SPACING, place_stations, resample_station
+from mimir.fusion.placement import OUTPUT_SPACING, place_stations
+from mimir.fusion.resample import resample_station
 
 S = np.array([2.23214293, 2.23214293, 3.0])
 

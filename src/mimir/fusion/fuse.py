@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mimir.fusion.stations import Voxels
+
 #: At most this many overlapping slices are kept between neighbouring stations.
 MAX_OVERLAP = 8
 #: Slices dropped at each end of the fused z axis (folding artefacts).
@@ -85,7 +87,7 @@ def trim_overlaps(W: np.ndarray, W_end: np.ndarray, W_size: np.ndarray,
                 overlaps=overlaps, raw_overlaps=raw)
 
 
-def apply_trim(station: np.ndarray, cut_top: int, cut_bottom: int) -> np.ndarray:
+def apply_trim(station: Voxels, cut_top: int, cut_bottom: int) -> np.ndarray:
     """Remove ``cut_top`` first and ``cut_bottom`` last slices of a station (a view)."""
     n = station.shape[0]
     return station[cut_top:n - cut_bottom]

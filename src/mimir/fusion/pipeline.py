@@ -14,14 +14,8 @@ from mimir.fusion.fuse import (
     orient,
     trim_overlaps,
 )
-from mimir.fusion.placement import (
-    OUTPUT_SPACING,
-    Placement,
-    StationMap,
-    StationResampler,
-    place_stations,
-    station_map,
-)
+from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations
+from mimir.fusion.resample import StationMap, StationResampler, station_map
 from mimir.fusion.stations import SliceStack, Station, StationSet
 from mimir.qc.measures import overlap_swap_score, overlap_swap_scores
 

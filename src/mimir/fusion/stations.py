@@ -51,6 +51,10 @@ class SliceStack:
         return np.asarray(self)[key]
 
 
+#: A station's voxels: one array, or the slices as read (a :class:`SliceStack`).
+Voxels = np.ndarray | SliceStack
+
+
 @dataclass
 class Station:
     """One series: a stack of slices at one table position.
@@ -77,7 +81,7 @@ class Station:
     name: str
     time: str
     position: np.ndarray
-    voxels: np.ndarray
+    voxels: Voxels
     spacing: np.ndarray
 
     @property

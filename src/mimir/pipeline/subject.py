@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,9 +18,9 @@ from mimir.errors import SubjectError
 from mimir.fusion import Fused, fuse_stations
 from mimir.fusion.fuse import station_extents
 from mimir.fusion.stations import group_stations, make_consistent
-from mimir.fusion.stream import fuse_and_sum
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.pipeline.bounds import check_geometry
+from mimir.pipeline.stream import fuse_and_sum
 from mimir.projection.fractions import fat_fraction, otsu_thresholds
 from mimir.projection.image2d import TABLE_ROWS, crop_table, image_from_sweeps
 from mimir.projection.passes import SumSweep, mask_sweep, sum_sweep
@@ -155,6 +156,7 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         check_geometry(ss, limits)
         # without volumes to return, fusion streams into the first sweep (same numbers)
         streamed = None if keep_volumes else fuse_and_sum(ss, TABLE_ROWS)
+        fusion: dict[str, Any]
         if streamed is None:
             fused: Fused = fuse_stations(ss)
             timings["fuse"] = time.perf_counter() - t1

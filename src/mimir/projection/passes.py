@@ -200,6 +200,8 @@ def mask_sweep(total: np.ndarray, t: float, crop: int, block: int = 4 * BLOCK_SL
     mask = mask_s.transpose(2, 1, 0)
     return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
                      area=rows.sum(axis=1),
-                     lateral=mask_s[:, :, 0].any(axis=1) | mask_s[:, :, X - 1].any(axis=1)
+                     lateral=np.asarray(mask_s[:, :, 0].any(axis=1)
+                                        | mask_s[:, :, X - 1].any(axis=1))
                      if X else np.zeros(Z, dtype=bool),
-                     anterior=mask_s[:, 0, :].any(axis=1) if Y else np.zeros(Z, dtype=bool))
+                     anterior=np.asarray(mask_s[:, 0, :].any(axis=1)) if Y
+                     else np.zeros(Z, dtype=bool))

@@ -64,6 +64,7 @@ def overlap_swap_score(water_a: np.ndarray | None, fat_a: np.ndarray | None,
     rec = {"corr": float("nan"), "corr_left": float("nan"), "corr_right": float("nan")}
     if water_a is None or len(water_a) == 0:
         return rec
+    assert fat_a is not None and water_b is not None and fat_b is not None
     # every second row and column: plenty of voxels, a quarter of the work
     wa, fa = water_a[:, ::2, ::2], fat_a[:, ::2, ::2]
     wb, fb = water_b[:, ::2, ::2], fat_b[:, ::2, ::2]
@@ -104,8 +105,8 @@ def coverage_measures(mask: np.ndarray) -> dict:
         touches the anterior edge.
     """
     return coverage_from_counts(mask.sum(axis=(0, 1)),
-                                mask[0].any(axis=0) | mask[-1].any(axis=0),
-                                mask[:, 0, :].any(axis=0))
+                                np.asarray(mask[0].any(axis=0) | mask[-1].any(axis=0)),
+                                np.asarray(mask[:, 0, :].any(axis=0)))
 
 
 def coverage_from_counts(area: np.ndarray, lateral: np.ndarray, anterior: np.ndarray) -> dict:

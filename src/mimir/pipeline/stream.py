@@ -163,7 +163,7 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
     fat32 = np.empty((n, rows, cols), dtype=np.float32)
     stored = np.zeros(n, dtype=bool)
     fat_overlaps: dict[int, np.ndarray] = {}
-    written = {"water": [], "fat": []}
+    written: dict[str, list] = {"water": [], "fat": []}
     for i in range(len(ss.water)):
         sw = StationSlices(ss.water[i], g.maps[i], trim, i, block)
         sf = StationSlices(ss.fat[i], g.maps[i], trim, i, block)

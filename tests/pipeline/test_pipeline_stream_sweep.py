@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fusion_helpers import make_set
 
 from mimir.fusion.pipeline import fuse_stations
 from mimir.fusion.placement import OUTPUT_SPACING
-from mimir.fusion.stream import fuse_and_sum
+from mimir.pipeline.stream import fuse_and_sum
 from mimir.projection.image2d import TABLE_ROWS
 from mimir.projection.passes import sum_sweep
+from tests.fusion.fusion_helpers import make_set
 
 S = OUTPUT_SPACING
 
