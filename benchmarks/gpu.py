@@ -230,7 +230,8 @@ def bench_mimir_train(work: Path, cache: Path, device: str, s: Sizes) -> dict:
                         "--out", str(run_dir), "--iterations", str(s.train_iterations),
                         "--batch-size", str(s.train_batch), "--snapshot-every",
                         str(s.train_iterations), "--device", device,
-                        "--backbone", s.train_backbone)
+                        "--backbone", s.train_backbone, "--init", "random",
+                        "--precision", "tf32")  # the plain loop's settings: TF32 on
     proc = subprocess.run(cmd, env=src_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"mimir train failed ({proc.returncode}): {proc.stderr[-2000:]}")

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from pipeline_helpers import only_zip, zips
 
 import mimir.pipeline.subject as subject_module
 from mimir.pipeline import preprocess_subject
+from tests.pipeline.pipeline_helpers import only_zip, zips
 
 VARIANTS = [(31, {"superimposed": 2}), (32, {"mismatch": 5}), (33, {"missing_station": 3}),
             (34, {"knee_cut": True}), (35, {"swap": 4})]

@@ -44,7 +44,7 @@ def histogram_edges(lo: float, hi: float, bins: int = OTSU_BINS) -> np.ndarray:
 
 
 def numpy_bins(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, edges: np.ndarray,
-               bins: int = OTSU_BINS) -> np.ndarray:
+               bins: int = OTSU_BINS, rows: np.ndarray | None = None) -> np.ndarray:
     """The bin ``numpy.histogram`` gives each value, its arithmetic step by step.
 
     Parameters
@@ -53,8 +53,11 @@ def numpy_bins(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, edges: np.ndarray,
         Values, each within the range of its own histogram.
     lo, hi : ndarray, float64, shape (k,)
         Range of each value's histogram (its data's minimum and maximum).
-    edges : ndarray, float64, shape (k, bins + 1)
+    edges : ndarray, float64, shape (k, bins + 1), or (m, bins + 1) with ``rows``
         Each value's bin edges (:func:`histogram_edges`).
+    rows : ndarray of int, shape (k,), optional
+        The row of ``edges`` holding each value's edges (a table of m histograms
+        indexed in place, not copied per value).
 
     Returns
     -------
@@ -62,7 +65,7 @@ def numpy_bins(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, edges: np.ndarray,
     """
     idx = (((x - lo) / (hi - lo)) * bins).astype(np.intp)
     idx[idx == bins] -= 1
-    rows = np.arange(len(x))
+    rows = np.arange(len(x)) if rows is None else rows
     idx[x < edges[rows, idx]] -= 1
     idx[(x >= edges[rows, idx + 1]) & (idx != bins - 1)] += 1
     return idx
@@ -125,7 +128,7 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     idx = np.empty((step, Y, X), dtype=np.intp)
     low = np.empty((step, Y, X), dtype=np.intp)
     near = np.empty((step, Y, X), dtype=bool)
-    fix_x, fix_est, fix_y = [], [], []
+    edges = np.stack([histogram_edges(lo[j], hi[j], bins) for j in range(Y)])
     for z0 in range(0, Z, step):
         c = v[z0:z0 + step]
         k = len(c)
@@ -138,17 +141,12 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         np.copyto(lk, fk, casting="unsafe")
         np.not_equal(ik, lk, out=nk)
         hit = np.flatnonzero(nk)
-        if hit.size:
-            fix_x.append(np.ascontiguousarray(c).reshape(-1)[hit])
-            fix_est.append(ik.reshape(-1)[hit])
-            fix_y.append((hit // X) % Y)
-    if fix_x:
-        x = np.concatenate(fix_x)
-        y = np.concatenate(fix_y)
-        edges = np.stack([histogram_edges(lo[j], hi[j], bins) for j in range(Y)])
-        exact = numpy_bins(x, lo[y], hi[y], edges[y], bins) + bins * y
-        np.subtract.at(counts, np.concatenate(fix_est), 1)
-        np.add.at(counts, exact, 1)
+        if hit.size:  # re-binned chunk by chunk: memory bounded by the chunk
+            x = np.ascontiguousarray(c).reshape(-1)[hit]
+            y = (hit // X) % Y
+            exact = numpy_bins(x, lo[y], hi[y], edges, bins, rows=y) + bins * y
+            counts -= np.bincount(ik.reshape(-1)[hit], minlength=n_bins)
+            counts += np.bincount(exact, minlength=n_bins)
     if counts[-1] != 0:  # pragma: no cover - guarded by the bound above
         raise AssertionError("histogram estimate out of range")
     return counts[:-1].reshape(Y, bins)
