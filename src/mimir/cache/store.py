@@ -4,7 +4,8 @@ Layout of a cache folder::
 
     <name>.npy      the 2D image, uint8, shape (3, 256, 256)
     <name>.json     sidecar: format, engine version, the subject's name, the source zip
-                    (path, size, modification time), the image's SHA-256, warnings, facts
+                    (path, size, modification time), the image's SHA-256, warnings
+                    (``warning_codes``: their codes, see :mod:`mimir.notes`), facts
     failures.csv    subjects that could not be preprocessed (merged across runs)
     warnings.csv    warnings of cached subjects (merged across runs)
 
@@ -32,6 +33,7 @@ import numpy as np
 from mimir._version import __version__
 from mimir.atomic import write_bytes, write_text
 from mimir.errors import MimirError
+from mimir.notes import as_notes, code_of
 
 IMAGE_FORMAT = "mimir-2d-v1"
 IMAGE_SHAPE = (3, 256, 256)
@@ -61,7 +63,8 @@ class CacheEntry:
     source_mtime_ns: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=1, default=_jsonable)
+        d = dict(self.__dict__, warning_codes=[code_of(w) for w in self.warnings])
+        return json.dumps(d, indent=1, default=_jsonable)
 
 
 #: Sidecar keys and the types they must have (None allowed where the default is None).
@@ -79,12 +82,16 @@ def _entry_from(d, name: str, where: Path) -> CacheEntry:
                              f"({type(d[key]).__name__})")
     if not all(isinstance(w, str) for w in d.get("warnings", [])):
         raise CacheError(f"{where}: sidecar warnings must be text")
+    codes = d.get("warning_codes")
+    if codes is not None and not (isinstance(codes, list) and all(isinstance(c, str) for c in codes)):
+        raise CacheError(f"{where}: sidecar warning_codes must be a list of text")
     if d.get("name", name) != name:
         raise CacheError(f"{where}: the sidecar belongs to subject {d['name']!r}")
     if d.get("format", IMAGE_FORMAT) != IMAGE_FORMAT:
         raise CacheError(f"{where}: image format {d['format']!r}, expected {IMAGE_FORMAT!r}")
     known = {k: d[k] for k in CacheEntry.__dataclass_fields__ if k in d}
     known["name"] = name
+    known["warnings"] = as_notes(d.get("warnings", []), codes)  # codes: see mimir.notes
     return CacheEntry(**known)
 
 

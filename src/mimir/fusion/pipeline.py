@@ -17,6 +17,7 @@ from mimir.fusion.fuse import (
 from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations
 from mimir.fusion.resample import StationMap, StationResampler, station_map
 from mimir.fusion.stations import SliceStack, Station, StationSet
+from mimir.notes import Note
 from mimir.qc.measures import overlap_swap_score, overlap_swap_scores
 
 
@@ -383,7 +384,8 @@ def station_geometry(ss: StationSet) -> Geometry:
     warnings = []
     for i, o in enumerate(trim.raw_overlaps):
         if o <= 0:
-            warnings.append(f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)")
+            warnings.append(Note("stations_do_not_meet",
+                                 f"stations {i + 1} and {i + 2} do not meet (overlap {o} slices)"))
     return Geometry(positions=P, placement=pl, trim=trim, maps=station_maps(ss.water, pl),
                     warnings=warnings)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mimir.errors import SubjectError
+from mimir.notes import Note
 from mimir.reading.dicom import DicomSlice
 
 
@@ -192,16 +193,18 @@ def make_consistent(stations: list[Station]) -> StationSet:
             for i in idx:
                 if i != best:
                     notes["superimposed"] += 1
-                    warnings.append(f"superimposed station: {_station_label(water[i])} dropped "
-                                    f"for the later {_station_label(water[best])}")
+                    warnings.append(Note("superimposed_station", f"superimposed station: "
+                                         f"{_station_label(water[i])} dropped for the later "
+                                         f"{_station_label(water[best])}"))
         water = [water[i] for i in keep]
         fat = [fat[i] for i in keep]
     # water/fat of one station with different matrix sizes: crop both
     for k, (w, f) in enumerate(zip(water, fat, strict=True)):
         if w.shape != f.shape:
             m = np.minimum(w.shape, f.shape)
-            warnings.append(f"water {w.shape} and fat {f.shape} sizes differ for "
-                            f"{_station_label(w)}; both cropped to {tuple(int(v) for v in m)}")
+            warnings.append(Note("water_fat_size_mismatch", f"water {w.shape} and fat {f.shape} "
+                                 f"sizes differ for {_station_label(w)}; both cropped to "
+                                 f"{tuple(int(v) for v in m)}"))
             notes["cropped"] += 1
             water[k] = _crop(w, m)
             fat[k] = _crop(f, m)

@@ -27,6 +27,7 @@ import numpy as np
 from mimir.cache.store import Cache, CacheEntry
 from mimir.errors import NO_SPACE, SubjectError, disk_full
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.notes import Note
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
 from mimir.pipeline.allocator import tune_allocator
 from mimir.pipeline.subject import preprocess_subject
@@ -148,7 +149,7 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
 
     excluded = excluded or {}
     todo = []
-    rebuilt: dict[str, str] = {}
+    rebuilt: dict[str, Note] = {}
     for p in paths:
         name = subject_name(p)
         if name in excluded:
@@ -164,7 +165,7 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
                 yield Record(name=name, path=str(p), status="cached",
                              warnings=cache.read_entry(name).warnings)
             else:  # a damaged, replaced or stale entry: made again from the zip
-                rebuilt[str(p)] = f"cache entry rebuilt: {problem}"
+                rebuilt[str(p)] = Note("cache_rebuilt", f"cache entry rebuilt: {problem}")
                 todo.append(p)
         else:
             todo.append(p)

@@ -24,6 +24,7 @@ from mimir.pipeline.stream import fuse_and_sum
 from mimir.projection.fractions import fat_fraction, otsu_thresholds
 from mimir.projection.image2d import TABLE_ROWS, crop_table, image_from_sweeps
 from mimir.projection.passes import SumSweep, mask_sweep, sum_sweep
+from mimir.qc.facts import SubjectFacts
 from mimir.qc.measures import coverage_from_counts
 from mimir.reading.archive import SubjectArchive, subject_name
 from mimir.reading.slices import read_water_fat
@@ -183,19 +184,19 @@ def preprocess_subject(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS,
         raise SubjectError("numerical failure", f"{type(exc).__name__}: {exc}",
                            subject=name) from None
     warnings = read.warnings + ss.warnings + fusion["warnings"]
-    facts = {
-        "source": read.source,
-        "water_stations": len(ss.water),
-        "superimposed": ss.notes["superimposed"],
-        "cropped": ss.notes["cropped"],
-        "overlaps": list(fusion["overlaps"]),
-        "station_slices": station_extents(fusion["trim"]),
-        "shape": list(fusion["shape"]),
-        "threshold": extra["threshold"],
-        "planes": list(extra["planes"]),
-        "swap_scores": fusion["swap_scores"],
+    facts = SubjectFacts(
+        source=read.source,
+        water_stations=len(ss.water),
+        superimposed=ss.notes["superimposed"],
+        cropped=ss.notes["cropped"],
+        overlaps=list(fusion["overlaps"]),
+        shape=list(fusion["shape"]),
+        threshold=extra["threshold"],
+        planes=list(extra["planes"]),
+        swap_scores=fusion["swap_scores"],
         **extra["coverage"],
-    }
+        extra={"station_slices": station_extents(fusion["trim"])},  # for the report's outlines
+    ).to_dict()
     result = SubjectResult(name=name, image=image, warnings=warnings, facts=facts,
                            timings=timings)
     if keep_volumes:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from mimir.notes import code_of
 from mimir.qc.facts import SubjectFacts
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ def swapped_stations(scores: list[dict]) -> list[int]:
     return out
 
 
-#: Warnings that other flags already report (their codes, see mimir.notes).
-EXPLAINED_WARNINGS = ("superimposed station", "sizes differ", "do not meet")
+#: Warning codes (see :mod:`mimir.notes`) that other flags already report.
+EXPLAINED_WARNINGS = ("superimposed_station", "water_fat_size_mismatch", "stations_do_not_meet")
 
 
 def _missing_stations(f: SubjectFacts, _w) -> str | None:
@@ -96,7 +97,7 @@ def _raised(cond: bool) -> str | None:
 
 
 def _other_warning(_f, warnings: list[str]) -> str | None:
-    return _raised(any(not any(e in w for e in EXPLAINED_WARNINGS) for w in warnings))
+    return _raised(any(code_of(w) not in EXPLAINED_WARNINGS for w in warnings))
 
 
 class Rule(NamedTuple):
@@ -173,8 +174,9 @@ def subject_flags(facts: dict | SubjectFacts, warnings: list[str]) -> dict:
 
 def qc_table(cache, names: list[str]) -> pandas.DataFrame:
     """QC flags of cached subjects (one row each, columns: name, eid, instance, qc_pass,
-    qc_flags, qc_detail and one boolean per flag). Subjects cached without QC facts get
-    an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""
+    qc_flags, qc_detail, warning_codes (the codes of the subject's warnings, see
+    :mod:`mimir.notes`, ``;``-separated) and one boolean per flag). Subjects cached
+    without QC facts get an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""
     import pandas as pd
 
     from mimir.cache.store import CacheError
@@ -186,11 +188,14 @@ def qc_table(cache, names: list[str]) -> pandas.DataFrame:
             entry = cache.read_entry(n)
         except CacheError:
             entry = None
+        codes = ";".join(sorted({code_of(w) for w in entry.warnings})) if entry else ""
         if entry is None or not entry.facts:
-            rows.append({"name": n, "qc_pass": None, "qc_flags": "unknown", "qc_detail": ""})
+            rows.append({"name": n, "qc_pass": None, "qc_flags": "unknown", "qc_detail": "",
+                         "warning_codes": codes})
             continue
-        rows.append({"name": n, **subject_flags(entry.facts, entry.warnings)})
-    cols = ["name", "qc_pass", "qc_flags", "qc_detail"] + list(FLAGS)
+        rows.append({"name": n, **subject_flags(entry.facts, entry.warnings),
+                     "warning_codes": codes})
+    cols = ["name", "qc_pass", "qc_flags", "qc_detail", "warning_codes"] + list(FLAGS)
     table = pd.DataFrame(rows, columns=cols)
     ids = id_columns(table["name"])
     table.insert(1, "eid", ids["eid"])

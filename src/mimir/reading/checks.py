@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mimir.errors import SubjectError
+from mimir.notes import Note
 
 #: Pixel layout of field 20201 (uint16 samples, one per pixel).
 SAMPLES_PER_PIXEL = 1
@@ -207,7 +208,7 @@ def _check_one_series(sn: int, slices: list, members: list[str]) -> list[str]:
         raise _inconsistent(f"{label}: two slices at z = {float(zs[k + 1]):g} mm",
                             members[order[k + 1]])
     spacing, steps = slice_gaps(zs)
-    warnings = []
+    warnings: list[str] = []
     for k, step in enumerate(steps):
         whole = round(float(step))
         gap = float(zs[k]) - float(zs[k + 1])
@@ -218,8 +219,8 @@ def _check_one_series(sn: int, slices: list, members: list[str]) -> list[str]:
                 f"{gap:g} mm apart, not a whole multiple of the series' spacing "
                 f"{spacing:g} mm", m)
         if whole > 1:
-            warnings.append(f"{label}: {whole - 1} slice(s) missing between z = "
-                            f"{float(zs[k]):g} and {float(zs[k + 1]):g} mm")
+            warnings.append(Note("slices_missing", f"{label}: {whole - 1} slice(s) missing "
+                                 f"between z = {float(zs[k]):g} and {float(zs[k + 1]):g} mm"))
     return warnings
 
 

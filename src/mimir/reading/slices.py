@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mimir.errors import SubjectError
+from mimir.notes import Note
 from mimir.reading.archive import SubjectArchive
 from mimir.reading.checks import check_series
 from mimir.reading.dicom import DicomSlice, read_slice
@@ -80,7 +81,7 @@ def _from_headers(archive: SubjectArchive, warnings: list[str]) -> tuple[list[st
         except SubjectError as exc:
             if exc.kind == "limit exceeded" or _looks_like_dicom(archive, member):
                 raise
-            warnings.append(f"skipped member {member}: {exc.message}")
+            warnings.append(Note("member_skipped", f"skipped member {member}: {exc.message}"))
             continue
         if _is_water_or_fat(sl.description):
             members.append(member)
@@ -109,8 +110,8 @@ def _unlisted_warning(archive: SubjectArchive, manifest: str, text: str) -> list
                 if m != manifest and m.lower().endswith(".dcm") and m not in listed]
     if not unlisted:
         return []
-    return [f"{len(unlisted)} DICOM member(s) not listed in manifest {manifest} "
-            f"(first: {unlisted[0]})"]
+    return [Note("unlisted_members", f"{len(unlisted)} DICOM member(s) not listed in "
+                 f"manifest {manifest} (first: {unlisted[0]})")]
 
 
 def read_water_fat(archive: SubjectArchive) -> SubjectSlices:
@@ -137,7 +138,8 @@ def read_water_fat(archive: SubjectArchive) -> SubjectSlices:
     members: list[str] = []
     manifest = find_manifest(archive.members)
     if manifest is None:
-        warnings.append("no manifest in the zip; series found from the DICOM headers")
+        warnings.append(Note("no_manifest", "no manifest in the zip; series found from the "
+                                             "DICOM headers"))
     else:
         try:
             text = archive.read(manifest).decode("utf-8", errors="replace")
@@ -148,13 +150,14 @@ def read_water_fat(archive: SubjectArchive) -> SubjectSlices:
                 if archive.has(entry.filename):
                     members.append(entry.filename)
                 else:
-                    warnings.append(f"manifest lists {entry.filename}, which is not in the zip")
+                    warnings.append(Note("manifest_member_missing", f"manifest lists "
+                                          f"{entry.filename}, which is not in the zip"))
             if not members:
                 raise ManifestError("none of the water or fat files it lists are in the zip")
             warnings += _unlisted_warning(archive, manifest, text)
         except ManifestError as exc:
-            warnings.append(f"manifest {manifest} unusable ({exc}); series found from the "
-                            "DICOM headers")
+            warnings.append(Note("manifest_unusable", f"manifest {manifest} unusable ({exc}); "
+                                 "series found from the DICOM headers"))
             members = []
             manifest = None
     if manifest is None:
