@@ -40,6 +40,15 @@ def dump_dom(browser: str, page: Path, profile: Path) -> tuple[str, str]:
     return res.stdout, res.stderr
 
 
+def load_page(page: Path, profile: Path) -> tuple[str, str]:
+    """Chromium (or skip) and the page's DOM, asserting that nothing was logged to the
+    console (no script error, no failed load)."""
+    browser = chromium_or_skip()
+    dom, log = dump_dom(browser, page, profile)
+    assert console_messages(log) == []
+    return browser, dom
+
+
 def screenshot(browser: str, page: Path, shot: Path, profile: Path,
                size: str = "1280,3000") -> Path:
     """A PNG screenshot of the page."""

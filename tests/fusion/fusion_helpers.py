@@ -22,3 +22,17 @@ def make_set(rng, slices, dz, top_z, rows=(20, 20), cols=18, x_shift=None) -> St
                 time="100000.00", position=np.array([x, -190.0, z], dtype=np.float32),
                 voxels=vox, spacing=np.array([ps, ps, d], dtype=np.float32)))
     return StationSet(water=sets["W"], fat=sets["F"])
+
+
+def ukb_like_set(rng, rows: tuple[int, int], x_step: float) -> StationSet:
+    """Six stations as in UK Biobank: neck 3 mm, then 4.5, 4.5, 4.5, 3.5 and 4 mm slices,
+    overlapping by 10-16 slices, with random row counts in ``rows`` and lateral shifts of
+    up to 3 ``x_step``."""
+    slices = [32, 22, 22, 22, 36, 32]
+    dz = [3.0, 4.5, 4.5, 4.5, 3.5, 4.0]
+    top = [600.0]
+    for i in range(1, 6):
+        top.append(top[-1] - (slices[i - 1] - 1) * dz[i - 1] + rng.uniform(20, 40))
+    n_rows = tuple(int(v) for v in rng.integers(rows[0], rows[1], 6))
+    shift = [0.0, *rng.integers(-3, 4, 5) * x_step]
+    return make_set(rng, slices, dz, top, rows=n_rows, x_shift=shift)

@@ -20,7 +20,7 @@ from mimir.fusion.placement import OUTPUT_SPACING, place_stations
 from mimir.fusion.resample import resample_station
 from mimir.fusion.stations import SliceStack, StationSet
 from mimir.qc.measures import overlap_swap_scores
-from tests.fusion.fusion_helpers import make_set
+from tests.fusion.fusion_helpers import make_set, ukb_like_set
 
 S = OUTPUT_SPACING
 
@@ -79,16 +79,7 @@ def test_ukb_like_six_stations(seed):
 
 
 def ukb_like(seed):
-    rng = np.random.default_rng(seed)
-    # neck 3 mm, then 4.5, 4.5, 4.5, 3.5 and 4 mm stations overlapping by 10-16 slices
-    slices = [32, 22, 22, 22, 36, 32]
-    dz = [3.0, 4.5, 4.5, 4.5, 3.5, 4.0]
-    top = [600.0]
-    for i in range(1, 6):
-        top.append(top[-1] - (slices[i - 1] - 1) * dz[i - 1] + rng.uniform(20, 40))
-    rows = tuple(int(v) for v in rng.integers(16, 22, 6))
-    shift = [0.0, *rng.integers(-3, 4, 5) * float(S[0])]
-    return make_set(rng, slices, dz, top, rows=rows, x_shift=shift)
+    return ukb_like_set(np.random.default_rng(seed), rows=(16, 22), x_step=float(S[0]))
 
 
 @pytest.mark.parametrize("case", ["gap", "touching", "small_overlap", "short_middle",

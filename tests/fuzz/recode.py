@@ -11,22 +11,12 @@ from __future__ import annotations
 import struct
 
 from mimir.phantom.dicomwrite import element
+from mimir.reading.dicom import TAGS
 
 _LONG = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
 
-TAG = {
-    "ImagePositionPatient": 0x00200032,
-    "PixelSpacing": 0x00280030,
-    "Rows": 0x00280010,
-    "Columns": 0x00280011,
-    "SamplesPerPixel": 0x00280002,
-    "BitsAllocated": 0x00280100,
-    "BitsStored": 0x00280101,
-    "PixelRepresentation": 0x00280103,
-    "SeriesNumber": 0x00200011,
-    "SeriesDescription": 0x0008103E,
-    "PixelData": 0x7FE00010,
-}
+#: the elements the reader uses, and the pixel data
+TAG = {**TAGS, "PixelData": 0x7FE00010}
 
 
 def split_elements(buf: bytes) -> tuple[bytes, list[list]]:

@@ -10,7 +10,7 @@ from mimir.fusion.placement import OUTPUT_SPACING
 from mimir.pipeline.stream import fuse_and_sum
 from mimir.projection.image2d import TABLE_ROWS
 from mimir.projection.passes import sum_sweep
-from tests.fusion.fusion_helpers import make_set
+from tests.fusion.fusion_helpers import make_set, ukb_like_set
 
 S = OUTPUT_SPACING
 
@@ -40,16 +40,8 @@ def assert_stream_equals_volumes(ss, crop=TABLE_ROWS, block=4):
 
 @pytest.mark.parametrize("block", [1, 3, 4])
 def test_six_stations_with_overlaps_and_shifts(block):
-    rng = np.random.default_rng(block)
-    slices = [32, 22, 22, 22, 36, 32]
-    dz = [3.0, 4.5, 4.5, 4.5, 3.5, 4.0]
-    top = [600.0]
-    for i in range(1, 6):
-        top.append(top[-1] - (slices[i - 1] - 1) * dz[i - 1] + rng.uniform(20, 40))
-    rows = tuple(int(v) for v in rng.integers(26, 32, 6))
-    shift = [0.0, *rng.integers(-3, 4, 5) * float(S[0])]
-    assert_stream_equals_volumes(make_set(rng, slices, dz, top, rows=rows, x_shift=shift),
-                                 crop=5, block=block)
+    ss = ukb_like_set(np.random.default_rng(block), rows=(26, 32), x_step=float(S[0]))
+    assert_stream_equals_volumes(ss, crop=5, block=block)
 
 
 def test_gap_between_stations_gives_zero_slices():

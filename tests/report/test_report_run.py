@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import mimir
 import mimir.api
 from mimir.cli import app
-from tests.browser import chromium_or_skip, console_messages, dump_dom, screenshot
+from tests.browser import load_page, screenshot
 from tests.modules.module_factory import write_module
 
 runner = CliRunner()
@@ -106,10 +106,8 @@ def test_cache_sidecars_place_the_stations(run_out):
 
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(run_out, tmp_path):
-    browser = chromium_or_skip()
     page = run_out / "report.html"
-    dom, log = dump_dom(browser, page, tmp_path / "p1")
-    assert console_messages(log) == []
+    browser, dom = load_page(page, tmp_path / "p1")
     m = re.search(r'data-errors="([^"]*)"', dom)
     assert m and m.group(1) == "", dom[:300]          # the load handler ran, no errors
     m = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)

@@ -12,15 +12,13 @@ import pytest
 
 import mimir
 from mimir.execution.merge import merge
-from tests.modules.module_factory import THREE_TARGETS, write_module
 
 TABLES = ("predictions.csv", "qc.csv", "failures.csv", "module_small/predictions.csv")
 
 
 @pytest.fixture(scope="module")
-def module_small(tmp_path_factory) -> Path:
-    return write_module(tmp_path_factory.mktemp("m") / "module_small", **THREE_TARGETS,
-                        backbone="resnet18")
+def module_small(module18) -> Path:
+    return module18  # the suite's small module (folder module_small)
 
 
 @pytest.fixture(scope="module")

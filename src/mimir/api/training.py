@@ -128,10 +128,8 @@ def train(cache: str | os.PathLike, targets: str | os.PathLike, out: str | os.Pa
         Torch device (auto, cpu, cuda) and CPU threads.
     on_start : callable, optional
         Called with (subjects, target columns) once the data is loaded.
-    on_progress : callable, optional
-        (iteration, running loss).
-    log : callable
-        Messages for the user.
+    on_progress, log
+        As for :func:`mimir.training.train.train`.
 
     Returns
     -------

@@ -10,20 +10,7 @@ import typer
 
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.cli.options import (
-    DICOM_DIR,
-    EXCLUDE,
-    EXCLUDE_COLUMN,
-    IDS,
-    INSTANCE,
-    LIMIT_FUSED,
-    LIMIT_MEMBER,
-    LIMIT_MEMBERS,
-    LIMIT_PIXELS,
-    LIMIT_SUBJECT,
-    LIMIT_SUBJECT_PIXELS,
-    limits_options,
-)
+from mimir.cli.options import INPUT_OPTIONS, LIMIT_OPTIONS, add_options, limits_options
 
 modules_app = typer.Typer(help="Install and list inference modules.", no_args_is_help=True)
 app.add_typer(modules_app, name="modules")
@@ -31,6 +18,8 @@ app.add_typer(modules_app, name="modules")
 
 @app.command("infer")
 @handle_errors
+@add_options(LIMIT_OPTIONS, into="limit_values")
+@add_options(INPUT_OPTIONS, into="selection")
 def infer(
     inputs: list[Path] = typer.Argument(None, help="Zips, folders of zips or list files; "
                                         "none (and no --ids): every image in --cache."),
@@ -51,11 +40,6 @@ def infer(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the networks "
                                   "(changes numbers slightly)."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
-    ids: Path = IDS,
-    dicom_dir: Path = DICOM_DIR,
-    instance: int = INSTANCE,
-    exclude: Path = EXCLUDE,
-    exclude_column: str = EXCLUDE_COLUMN,
     qc: str = typer.Option("warn", "--qc", help="strict: no predictions for subjects failing "
                            "QC; warn: predictions plus QC columns; off: no QC columns."),
     shard: str = typer.Option(None, "--shard", help="I/N: this job's share of the subjects "
@@ -66,18 +50,14 @@ def infer(
                                 "cluster of N worker processes."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html "
                                    "(build it later with `mimir report OUT`)."),
-    max_subject_bytes: int = LIMIT_SUBJECT,
-    max_member_bytes: int = LIMIT_MEMBER,
-    max_members: int = LIMIT_MEMBERS,
-    max_slice_pixels: int = LIMIT_PIXELS,
-    max_subject_pixels: int = LIMIT_SUBJECT_PIXELS,
-    max_fused_voxels: int = LIMIT_FUSED,
+    selection: dict | None = None,
+    limit_values: dict | None = None,
 ):
     """Predict every module's measurements, with confidence intervals."""
     from mimir.api import infer as run
 
-    limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
-                            max_slice_pixels, max_subject_pixels, max_fused_voxels)
+    limits = limits_options(**(limit_values or {}))
+    selection = selection or {}
     with progress_bar() as bar:
         tasks: dict = {}
 
@@ -92,11 +72,9 @@ def infer(
 
         summary = run(inputs or [], cache, modules, out_dir, batch_size, device=device,
                       workers=workers, ci=ci, resume=resume, overwrite=overwrite,
-                      precision=precision, compile=compile, threads=threads,
-                      exclude=exclude, exclude_column=exclude_column, qc=qc,
+                      precision=precision, compile=compile, threads=threads, qc=qc,
                       shard=_parse_shard(shard), report=not no_report, scheduler=scheduler,
-                      cluster=cluster, ids=ids, dicom_dir=dicom_dir, instance=instance,
-                      limits=limits, command=shlex.join(["mimir"] + sys.argv[1:]),
+                      cluster=cluster, **selection, limits=limits, command=shlex.join(["mimir"] + sys.argv[1:]),
                       on_start=on_start,
                       on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
                       on_module=on_module, log=lambda m: err.print(f"[yellow]{m}[/yellow]"))

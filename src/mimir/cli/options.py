@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import typer
 
 from mimir.limits import DEFAULT_LIMITS, Limits
@@ -44,6 +50,17 @@ EXCLUDE_COLUMN = typer.Option(None, "--exclude-column", help="Column of --exclud
                               "the ids.")
 
 
+#: Which subjects (preprocess and infer): parameter -> (type, option), see add_options.
+INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "ids": (Path, IDS), "dicom_dir": (Path, DICOM_DIR), "instance": (int, INSTANCE),
+    "exclude": (Path, EXCLUDE), "exclude_column": (str, EXCLUDE_COLUMN),
+}
+#: The ``--max-*`` limits (preprocess and infer); :func:`limits_options` takes them.
+LIMIT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "max_subject_bytes": (int, LIMIT_SUBJECT), "max_member_bytes": (int, LIMIT_MEMBER),
+    "max_members": (int, LIMIT_MEMBERS), "max_slice_pixels": (int, LIMIT_PIXELS),
+    "max_subject_pixels": (int, LIMIT_SUBJECT_PIXELS), "max_fused_voxels": (int, LIMIT_FUSED),
+}
 
 # training (train and crossval) ---------------------------------------------------------
 
@@ -85,3 +102,49 @@ AVERAGE_FROM = typer.Option(None, "--average-from", min=0.0, max=1.0, help="Not 
 TRAIN_PRECISION = typer.Option("fp32", "--precision", help="fp32 (IEEE on every device), "
                                "tf32 (TF32 on CUDA GPUs) or bf16 (bfloat16 autocast); the "
                                "latter two are faster on GPUs and change the numbers.")
+
+#: The options train and crossval share: parameter -> (type, option). Commands get them
+#: through :func:`add_options` as one dict.
+TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "backbone": (str, BACKBONE), "iterations": (int, ITERATIONS),
+    "batch_size": (int, BATCH_SIZE), "lr": (float, LR), "lr_drop_at": (float, LR_DROP_AT),
+    "snapshot_every": (int, SNAPSHOT_EVERY), "seed": (int, SEED), "device": (str, DEVICE),
+    "threads": (int, THREADS), "init": (str, INIT), "init_weights": (Path, INIT_WEIGHTS),
+    "no_augment": (bool, NO_AUGMENT), "average_from": (float, AVERAGE_FROM),
+    "precision": (str, TRAIN_PRECISION),
+}
+
+
+def training_keywords(options: dict) -> dict:
+    """:data:`TRAINING_OPTIONS` as the keywords of :func:`mimir.api.train` and
+    :func:`mimir.api.crossval` (``--no-augment`` is ``augment=False`` there)."""
+    kw = dict(options)
+    kw["augment"] = not kw.pop("no_augment")
+    return kw
+
+
+def add_options(group: dict[str, tuple[Any, Any]], into: str) -> Callable:
+    """Decorator: give a command the options of ``group`` (after its own), passed to it
+    together as a dict in its parameter ``into``.
+
+    Typer reads a command's options from its signature; this writes the group's
+    parameters into that signature, so a group of options is defined once for every
+    command that takes it.
+    """
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        own = [p for n, p in sig.parameters.items() if n != into]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt,
+                                   annotation=kind) for n, (kind, opt) in group.items()]
+
+        @functools.wraps(fn)
+        def command(*args, **kwargs):
+            bundle = {n: kwargs.pop(n) for n in group}
+            return fn(*args, **kwargs, **{into: bundle})
+
+        command.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
+        command.__annotations__ = {**{n: a for n, a in fn.__annotations__.items()
+                                      if n != into},
+                                   **{n: kind for n, (kind, _) in group.items()}}
+        return command
+    return decorate

@@ -8,24 +8,13 @@ import typer
 
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.cli.options import (
-    DICOM_DIR,
-    EXCLUDE,
-    EXCLUDE_COLUMN,
-    IDS,
-    INSTANCE,
-    LIMIT_FUSED,
-    LIMIT_MEMBER,
-    LIMIT_MEMBERS,
-    LIMIT_PIXELS,
-    LIMIT_SUBJECT,
-    LIMIT_SUBJECT_PIXELS,
-    limits_options,
-)
+from mimir.cli.options import INPUT_OPTIONS, LIMIT_OPTIONS, add_options, limits_options
 
 
 @app.command("preprocess")
 @handle_errors
+@add_options(LIMIT_OPTIONS, into="limit_values")
+@add_options(INPUT_OPTIONS, into="selection")
 def preprocess(
     inputs: list[Path] = typer.Argument(None, help="Zip files, folders of zips, or text "
                                         "files listing one path per line."),
@@ -33,23 +22,14 @@ def preprocess(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     volumes: Path = typer.Option(None, "--volumes", help="Also write fused water, fat, fat "
                                  "fraction and mask as NIfTI here."),
-    ids: Path = IDS,
-    dicom_dir: Path = DICOM_DIR,
-    instance: int = INSTANCE,
-    exclude: Path = EXCLUDE,
-    exclude_column: str = EXCLUDE_COLUMN,
-    max_subject_bytes: int = LIMIT_SUBJECT,
-    max_member_bytes: int = LIMIT_MEMBER,
-    max_members: int = LIMIT_MEMBERS,
-    max_slice_pixels: int = LIMIT_PIXELS,
-    max_subject_pixels: int = LIMIT_SUBJECT_PIXELS,
-    max_fused_voxels: int = LIMIT_FUSED,
+    selection: dict | None = None,
+    limit_values: dict | None = None,
 ):
     """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
     from mimir.api import preprocess as run
 
-    limits = limits_options(max_subject_bytes, max_member_bytes, max_members,
-                            max_slice_pixels, max_subject_pixels, max_fused_voxels)
+    limits = limits_options(**(limit_values or {}))
+    selection = selection or {}
     with progress_bar() as bar:
         task = None
 
@@ -60,10 +40,8 @@ def preprocess(
         def on_record(_rec):
             bar.advance(task)
 
-        summary = run(inputs or [], cache, workers=workers, volumes=volumes, ids=ids,
-                      dicom_dir=dicom_dir, instance=instance, exclude=exclude,
-                      exclude_column=exclude_column, limits=limits, on_start=on_start,
-                      on_record=on_record)
+        summary = run(inputs or [], cache, workers=workers, volumes=volumes, **selection,
+                      limits=limits, on_start=on_start, on_record=on_record)
     for rec in summary.failed[:10]:
         err.print(f"[red]failed[/red] {rec.message}")
     if len(summary.failed) > 10:

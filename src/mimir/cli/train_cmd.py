@@ -10,24 +10,13 @@ import typer
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
 from mimir.cli.options import (
-    AVERAGE_FROM,
-    BACKBONE,
-    BATCH_SIZE,
     CACHE_IN,
     COLUMNS,
-    DEVICE,
-    INIT,
-    INIT_WEIGHTS,
-    ITERATIONS,
-    LR,
-    LR_DROP_AT,
-    NO_AUGMENT,
-    SEED,
-    SNAPSHOT_EVERY,
     SPLIT_INSTANCE,
     TARGETS,
-    THREADS,
-    TRAIN_PRECISION,
+    TRAINING_OPTIONS,
+    add_options,
+    training_keywords,
 )
 
 
@@ -55,6 +44,7 @@ def split(
 
 @app.command("train")
 @handle_errors
+@add_options(TRAINING_OPTIONS, into="training")
 def train(
     cache: Path = CACHE_IN,
     targets: Path = TARGETS,
@@ -64,41 +54,24 @@ def train(
                                 "original's images_set_*.txt of eids)."),
     holdout: int = typer.Option(None, "--holdout", help="Fold (1-based) left out of training."),
     instance: int = SPLIT_INSTANCE,
-    backbone: str = BACKBONE,
-    iterations: int = ITERATIONS,
-    batch_size: int = BATCH_SIZE,
-    lr: float = LR,
-    lr_drop_at: float = LR_DROP_AT,
-    snapshot_every: int = SNAPSHOT_EVERY,
-    seed: int = SEED,
-    device: str = DEVICE,
-    threads: int = THREADS,
-    init: str = INIT,
-    init_weights: Path = INIT_WEIGHTS,
-    no_augment: bool = NO_AUGMENT,
-    average_from: float = AVERAGE_FROM,
-    precision: str = TRAIN_PRECISION,
+    training: dict | None = None,
 ):
     """Train a module's network (mean-variance ResNet); rerun to resume."""
     from mimir.api import train as run
 
+    kw = training_keywords(training or {})
     with progress_bar("it") as bar:
-        task = bar.add_task("train", total=iterations)
+        task = bar.add_task("train", total=kw["iterations"])
 
         def on_start(n: int, cols: list):
-            err.print(f"training {backbone} on {n} subjects, {len(cols)} targets: "
+            err.print(f"training {kw['backbone']} on {n} subjects, {len(cols)} targets: "
                       f"{', '.join(cols)}")
 
         def on_progress(it: int, loss: float):
             bar.update(task, completed=it, description=f"train loss {loss:7.3f}")
 
         run(cache, targets, out_dir, columns=columns, splits=splits, holdout=holdout,
-            instance=instance, backbone=backbone, iterations=iterations,
-            batch_size=batch_size, lr=lr, lr_drop_at=lr_drop_at,
-            snapshot_every=snapshot_every, seed=seed, device=device, threads=threads,
-            init=init, init_weights=init_weights, augment=not no_augment,
-            average_from=average_from, precision=precision, on_start=on_start,
-            on_progress=on_progress, log=_log)
+            instance=instance, **kw, on_start=on_start, on_progress=on_progress, log=_log)
     out.print(f"run complete: {out_dir}")
 
 
@@ -129,6 +102,7 @@ def targets(
 
 @app.command("crossval")
 @handle_errors
+@add_options(TRAINING_OPTIONS, into="training")
 def crossval(
     cache: Path = CACHE_IN,
     targets: Path = TARGETS,
@@ -139,25 +113,12 @@ def crossval(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cross-validation folder (rerun to "
                                  "resume)."),
     folds: str = typer.Option(None, "--folds", help="Train only folds A-B (1-based) now."),
-    backbone: str = BACKBONE,
-    iterations: int = ITERATIONS,
-    batch_size: int = BATCH_SIZE,
-    lr: float = LR,
-    lr_drop_at: float = LR_DROP_AT,
-    snapshot_every: int = SNAPSHOT_EVERY,
-    seed: int = SEED,
-    device: str = DEVICE,
-    threads: int = THREADS,
-    init: str = INIT,
-    init_weights: Path = INIT_WEIGHTS,
-    no_augment: bool = NO_AUGMENT,
-    average_from: float = AVERAGE_FROM,
-    precision: str = TRAIN_PRECISION,
     calibration: str = typer.Option("published", "--calibration", help="Calibration "
                                     "factors: published (the calibration-curve criterion) "
                                     "or nll (minimise the Gaussian NLL)."),
     plots: str = typer.Option("last", "--plots", help="Target plots for the last snapshot "
                               "or for all snapshots."),
+    training: dict | None = None,
 ):
     """Train each fold, predict held-out subjects with every snapshot, evaluate and
     calibrate (metrics.csv, metrics_by_fold.csv, calibration_factors.csv, plots,
@@ -166,19 +127,16 @@ def crossval(
 
     from mimir.api import crossval as run
 
+    kw = training_keywords(training or {})
     with progress_bar("it") as bar:
-        task = bar.add_task("crossval", total=iterations)
+        task = bar.add_task("crossval", total=kw["iterations"])
 
         def on_progress(k: int, it: int, loss: float):
             bar.update(task, completed=it, description=f"fold {k} loss {loss:7.3f}")
 
         res = run(cache, targets, splits, out_dir, columns=columns, instance=instance,
-                  folds=folds, backbone=backbone, iterations=iterations,
-                  batch_size=batch_size, lr=lr, lr_drop_at=lr_drop_at,
-                  snapshot_every=snapshot_every, seed=seed, device=device, threads=threads,
-                  init=init, init_weights=init_weights, augment=not no_augment,
-                  average_from=average_from, precision=precision, calibration=calibration,
-                  plots=plots, on_progress=on_progress, log=_log)
+                  folds=folds, **kw, calibration=calibration, plots=plots,
+                  on_progress=on_progress, log=_log)
     last = res["metrics"][res["metrics"]["iteration"] == res["metrics"]["iteration"].max()]
     t = Table("target", "unit", "n", "ICC", "R2", "MAE", "AUCE", "AUCE cal.", "cov95 cal.",
               f"factor ({calibration})")

@@ -443,10 +443,8 @@ def resample_station(A: np.ndarray, R: np.ndarray, R_end: np.ndarray, W: np.ndar
     ----------
     A : ndarray, shape (n, rows, cols)
         Station voxels, slice-major (slice 0 is the top slice).
-    R, R_end : ndarray, shape (3,)
-        Exact start and end of the station in output voxels, (row, column, slice).
-    W, W_size : ndarray, shape (3,)
-        Rounded start and size, (row, column, slice).
+    R, R_end, W, W_size
+        As for :func:`station_map`.
 
     Returns
     -------

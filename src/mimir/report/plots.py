@@ -156,10 +156,7 @@ def truth_figure(truth, pred, lower, upper, axis_label: str) -> bytes:
     bytes
         PNG.
     """
-    y = np.asarray(truth, dtype=np.float64)
-    m = np.asarray(pred, dtype=np.float64)
-    lo = np.asarray(lower, dtype=np.float64)
-    hi = np.asarray(upper, dtype=np.float64)
+    y, m, lo, hi = (np.asarray(v, dtype=np.float64) for v in (truth, pred, lower, upper))
     ok = np.isfinite(y) & np.isfinite(m)
     y, m, lo, hi = y[ok], m[ok], lo[ok], hi[ok]
     fig = _figure(3.2, 3.0)
