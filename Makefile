@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mimir-installed
 # lie on this machine's disk instead of downloading others.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint bench fuzz clean
+.PHONY: install demo test lint bench bench-training fuzz clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --write docs/benchmarks.md
 	$(BIN)/python benchmarks/report_bench.py --write docs/benchmarks-report.md \
 		--screenshot docs/report-cohort.png
+
+# bf16 against fp32 training on this machine's CPU: loss curves and speed (about 7 min)
+bench-training: $(STAMP)
+	$(BIN)/python benchmarks/bf16_training.py --write docs/training-bf16.md
 
 # 10,000 seed-driven mutations of phantom zips on 2 worker processes; the counts, time,
 # peak memory and CPU go into docs/reliability.md (make test runs 300 of them).

@@ -43,3 +43,21 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
     assert "ratio (target <= 1.3)" in text
     # the worker's own peak, not the benchmark process's memory at the fork
     assert 100 < res["worker_peak_mib"] < 1536
+
+
+@pytest.mark.slow
+def test_bf16_training_benchmark_writes_its_page(tmp_path):
+    """``benchmarks/bf16_training.py --quick``: both precisions train from the same start
+    (their first losses agree closely) and the page names the machine and both runs."""
+    out = tmp_path / "bf16.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bf16_training.py"), "--quick",
+                    "--write", str(out)], check=True, capture_output=True, text=True,
+                   timeout=600)
+    res = json.loads(out.with_suffix(".json").read_text())
+    a, b = res["fp32"]["loss"], res["bf16"]["loss"]
+    assert len(a) == len(b) == res["iterations"]
+    assert a != b                              # bf16 autocast did change the numbers
+    assert abs(a[0] - b[0]) < 0.05 * abs(a[0])  # ... of the same network on the same batch
+    text = out.read_text()
+    assert "| iterations/s" in text and "Machine: " in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
