@@ -50,14 +50,14 @@ def infer(
                                 "cluster of N worker processes."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html "
                                    "(build it later with `mimir report OUT`)."),
-    selection: dict | None = None,
-    limit_values: dict | None = None,
+    *,
+    selection: dict,
+    limit_values: dict,
 ):
     """Predict every module's measurements, with confidence intervals."""
     from mimir.api import infer as run
 
-    limits = limits_options(**(limit_values or {}))
-    selection = selection or {}
+    limits = limits_options(**limit_values)
     with progress_bar() as bar:
         tasks: dict = {}
 
@@ -74,7 +74,8 @@ def infer(
                       workers=workers, ci=ci, resume=resume, overwrite=overwrite,
                       precision=precision, compile=compile, threads=threads, qc=qc,
                       shard=_parse_shard(shard), report=not no_report, scheduler=scheduler,
-                      cluster=cluster, **selection, limits=limits, command=shlex.join(["mimir"] + sys.argv[1:]),
+                      cluster=cluster, **selection, limits=limits,
+                      command=shlex.join(["mimir"] + sys.argv[1:]),
                       on_start=on_start,
                       on_preprocessed=lambda _r: bar.advance(tasks["pre"]),
                       on_module=on_module, log=lambda m: err.print(f"[yellow]{m}[/yellow]"))

@@ -22,14 +22,14 @@ def preprocess(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     volumes: Path = typer.Option(None, "--volumes", help="Also write fused water, fat, fat "
                                  "fraction and mask as NIfTI here."),
-    selection: dict | None = None,
-    limit_values: dict | None = None,
+    *,
+    selection: dict,
+    limit_values: dict,
 ):
     """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
     from mimir.api import preprocess as run
 
-    limits = limits_options(**(limit_values or {}))
-    selection = selection or {}
+    limits = limits_options(**limit_values)
     with progress_bar() as bar:
         task = None
 

@@ -54,12 +54,13 @@ def train(
                                 "original's images_set_*.txt of eids)."),
     holdout: int = typer.Option(None, "--holdout", help="Fold (1-based) left out of training."),
     instance: int = SPLIT_INSTANCE,
-    training: dict | None = None,
+    *,
+    training: dict,
 ):
     """Train a module's network (mean-variance ResNet); rerun to resume."""
     from mimir.api import train as run
 
-    kw = training_keywords(training or {})
+    kw = training_keywords(training)
     with progress_bar("it") as bar:
         task = bar.add_task("train", total=kw["iterations"])
 
@@ -118,7 +119,8 @@ def crossval(
                                     "or nll (minimise the Gaussian NLL)."),
     plots: str = typer.Option("last", "--plots", help="Target plots for the last snapshot "
                               "or for all snapshots."),
-    training: dict | None = None,
+    *,
+    training: dict,
 ):
     """Train each fold, predict held-out subjects with every snapshot, evaluate and
     calibrate (metrics.csv, metrics_by_fold.csv, calibration_factors.csv, plots,
@@ -127,7 +129,7 @@ def crossval(
 
     from mimir.api import crossval as run
 
-    kw = training_keywords(training or {})
+    kw = training_keywords(training)
     with progress_bar("it") as bar:
         task = bar.add_task("crossval", total=kw["iterations"])
 
