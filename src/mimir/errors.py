@@ -10,23 +10,104 @@ recorded as ``internal error`` with the exception text.
 from __future__ import annotations
 
 import errno
+from dataclasses import dataclass
 
-#: The named kinds of failure (the ``kind`` column of ``failures.csv``).
-KINDS = (
-    "missing file",
-    "not a zip",
-    "no manifest and no usable headers",
-    "missing water or fat",
-    "inconsistent stations",
-    "corrupt dicom",
-    "limit exceeded",
-    "implausible geometry",
-    "numerical failure",
-    "unusable name",
-    "cache corrupt",
-    "excluded",
-    "internal error",
-)
+class Kind:
+    """The failure kinds, as constants (the text is what ``failures.csv`` shows)."""
+
+    MISSING_FILE = "missing file"
+    NOT_A_ZIP = "not a zip"
+    NO_MANIFEST = "no manifest and no usable headers"
+    MISSING_WATER_FAT = "missing water or fat"
+    INCONSISTENT_STATIONS = "inconsistent stations"
+    CORRUPT_DICOM = "corrupt dicom"
+    LIMIT_EXCEEDED = "limit exceeded"
+    IMPLAUSIBLE_GEOMETRY = "implausible geometry"
+    NUMERICAL_FAILURE = "numerical failure"
+    UNUSABLE_NAME = "unusable name"
+    CACHE_CORRUPT = "cache corrupt"
+    EXCLUDED = "excluded"
+    MODULE_ERROR = "module error"
+    INTERNAL_ERROR = "internal error"
+
+
+@dataclass(frozen=True)
+class FailureKind:
+    """One kind of failure.
+
+    Attributes
+    ----------
+    kind : str
+        The name (the ``kind`` column of ``failures.csv``).
+    meaning : str
+        What it means, for people (docs/reliability.md lists them).
+    input_fault : bool
+        Whether the subject's input (its zip, its cache entry, its name, an exclusion
+        list) is the cause, rather than MIMIR, a module or the machine.
+    """
+
+    kind: str
+    meaning: str
+    input_fault: bool
+
+
+#: Every failure kind: a closed table, like :data:`mimir.notes.CODES` for warnings.
+FAILURES: dict[str, FailureKind] = {f.kind: f for f in (
+    FailureKind(Kind.MISSING_FILE, "the zip does not exist, or is not a file", True),
+    FailureKind(Kind.NOT_A_ZIP, "the file cannot be opened as a zip archive", True),
+    FailureKind(Kind.NO_MANIFEST, "no manifest, and the DICOM headers do not say which "
+                "slices are water and fat", True),
+    FailureKind(Kind.MISSING_WATER_FAT, "the zip lacks the water or the fat series", True),
+    FailureKind(Kind.INCONSISTENT_STATIONS, "stations whose slices contradict each other "
+                "(sizes, spacing, positions)", True),
+    FailureKind(Kind.CORRUPT_DICOM, "a member cannot be decompressed or decoded as DICOM",
+                True),
+    FailureKind(Kind.LIMIT_EXCEEDED, "the zip exceeds a resource limit (bytes, members, "
+                "pixels); see the --max-* options", True),
+    FailureKind(Kind.IMPLAUSIBLE_GEOMETRY, "stations placed or sized beyond what a body "
+                "scan can be", True),
+    FailureKind(Kind.NUMERICAL_FAILURE, "fusion or projection gave no finite image", True),
+    FailureKind(Kind.UNUSABLE_NAME, "the file name cannot name a subject (empty, or "
+                "characters a table cannot hold)", True),
+    FailureKind(Kind.CACHE_CORRUPT, "the cached image or its record is damaged and there "
+                "is no zip to make it again", True),
+    FailureKind(Kind.EXCLUDED, "listed in the exclusion list (--exclude); not a failure of "
+                "the run", True),
+    FailureKind(Kind.MODULE_ERROR, "a module could not predict this subject (e.g. out of "
+                "memory on the device)", False),
+    FailureKind(Kind.INTERNAL_ERROR, "a bug in MIMIR or a crash of a library or worker "
+                "process; the message says where", False),
+)}
+#: The kind names (the ``kind`` column of ``failures.csv``).
+KINDS = tuple(FAILURES)
+
+
+def failure_row(name: str, kind: str, message: str, path: object = "",
+                member: str = "") -> dict:
+    """The one way a row of ``failures.csv`` is built.
+
+    Parameters
+    ----------
+    name : str
+        The subject.
+    kind : str
+        One of :data:`KINDS`.
+    message : str
+        What went wrong, for people.
+    path : path-like, optional
+        The subject's zip (empty when the subject comes from the cache alone).
+    member : str, optional
+        The zip member concerned.
+
+    Raises
+    ------
+    ValueError
+        For a kind not in :data:`FAILURES`.
+    """
+    if kind not in FAILURES:
+        raise ValueError(f"unknown failure kind {kind!r}")
+    return {"name": name, "path": "" if path is None else str(path), "kind": kind,
+            "member": member or "", "message": message}
 
 
 class MimirError(Exception):
