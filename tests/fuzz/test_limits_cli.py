@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mimir.cli import app
+from mimir.execution.options import INFER_OPTIONS, InferOptions
 from mimir.limits import DEFAULT_LIMITS
 
 
@@ -42,8 +43,9 @@ def test_infer_passes_the_limits(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake(*args, limits=None, **kw):
-        seen["limits"] = limits
+    def fake(*args, **kw):
+        seen["limits"] = InferOptions(**{k: v for k, v in kw.items()
+                                         if k in INFER_OPTIONS}).limits
         raise SystemExit(0)
 
     monkeypatch.setattr(api, "infer", fake)

@@ -81,7 +81,7 @@ def test_predictions_equal_direct_formulas(module50, cache_dir, tmp_path):
 @pytest.mark.parametrize("level,z", [(0.95, 1.959963984540054), (0.9, 1.6448536269514722)])
 def test_confidence_bounds(module50, cache_dir, tmp_path, level, z):
     out = tmp_path / "out"
-    mimir.infer([], cache_dir, [module50], out, 4, device="cpu", ci=level)
+    mimir.infer([], cache_dir, [module50], out, 4, device="cpu", ci=level, digits=17)
     tab = pd.read_csv(out / "predictions.csv")
     lab = f"{level * 100:g}"
     for name, unit in (("AtlasVatVolume", "L"), ("liverVolume", "L"), ("age", "years")):
@@ -94,6 +94,26 @@ def test_confidence_bounds(module50, cache_dir, tmp_path, level, z):
     numeric = [c for c in tab.columns if c.endswith(("_in_L", "_in_years")) or c == "name"]
     pd.testing.assert_frame_equal(par[numeric], tab[numeric], check_exact=False, rtol=1e-12)
     assert list(par.columns) == list(tab.columns)
+
+
+def test_digits_round_what_the_csv_tables_write(module50, cache_dir, tmp_path):
+    full, short = tmp_path / "full", tmp_path / "short"
+    mimir.infer([], cache_dir, [module50], full, 4, device="cpu", digits=17, report=False)
+    res = runner.invoke(app, ["infer", "--cache", str(cache_dir), "-m", str(module50), "-o",
+                              str(short), "--digits", "4", "--no-report"])
+    assert res.exit_code == 0, res.output
+    for rel in ("predictions.csv", "module_bodycomp/predictions.csv"):
+        a, b = pd.read_csv(full / rel), pd.read_csv(short / rel)
+        values = [c for c in a.columns if "_in_" in c]
+        np.testing.assert_allclose(b[values], a[values], rtol=5e-4)
+        assert (b[values] != a[values]).any().any()  # rounded
+        head, row = (line.split(",") for line in (short / rel).read_text().splitlines()[:2])
+        digits = [len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0"))
+                  for c, v in zip(head, row, strict=True) if "_in_" in c]
+        assert digits and max(digits) <= 4
+    # the parquet table keeps every digit
+    pd.testing.assert_frame_equal(pd.read_parquet(short / "predictions.parquet"),
+                                  pd.read_parquet(full / "predictions.parquet"))
 
 
 def test_existing_out_refused_without_resume_or_overwrite(module50, cache_dir, tmp_path):

@@ -59,12 +59,12 @@ def test_rerun_skips_cached_subjects(first_run):
         np.testing.assert_array_equal(Cache(cache).read_image(p.stem), images[p.stem])
 
 
-def test_cached_subjects_come_first(first_run, tmp_path):
+def test_cached_and_failed_subjects_each_get_their_record(first_run, tmp_path):
     paths, cache, _, _ = first_run
     missing = tmp_path / "7100001_20201_2_0.zip"
     recs = list(iter_preprocess([missing, paths[1]], Cache(cache)))
-    assert [(r.name, r.status) for r in recs] == [(paths[1].stem, "cached"),
-                                                  (missing.stem, "failed")]
+    assert [(r.name, r.status) for r in recs] == [(missing.stem, "failed"),
+                                                  (paths[1].stem, "cached")]
 
 
 def test_failures_and_warnings_merge_across_runs(tmp_path, phantom_dir, no_manifest_pair):

@@ -11,6 +11,7 @@ import pytest
 import mimir
 from mimir.cache.store import Cache
 from mimir.errors import KINDS
+from mimir.pipeline.options import InputOptions
 from tests.pipeline.pipeline_helpers import HOSTILE_LIMITS
 
 
@@ -23,7 +24,7 @@ def hostile_run(request, hostile_folder, tmp_path_factory):
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         summary = mimir.preprocess([folder, missing], cache, workers=request.param,
-                                   limits=HOSTILE_LIMITS)
+                                   **InputOptions.limit_values(HOSTILE_LIMITS))
     assert "Traceback" not in stderr.getvalue()
     return summary, cache, exp
 

@@ -76,9 +76,11 @@ def test_imagenet_start_loads_the_cached_file_and_records_it(tmp_path, tiny_data
 
 
 def test_missing_imagenet_file_offline_is_a_clear_error_before_any_data(tmp_path):
-    res = runner.invoke(app, ["train", "--cache", str(tmp_path / "no-cache"), "--targets",
-                              str(tmp_path / "no-table.csv"), "-o", str(tmp_path / "run"),
-                              "--backbone", "resnet18"])
+    (tmp_path / "cache").mkdir()  # the targets and the cache are checked first
+    (tmp_path / "t.csv").write_text("name,age\n1000001_20201_2_0,60\n")
+    res = runner.invoke(app, ["train", "--cache", str(tmp_path / "cache"), "--targets",
+                              str(tmp_path / "t.csv"), "--columns", "age", "-o",
+                              str(tmp_path / "run"), "--backbone", "resnet18"])
     assert res.exit_code == 2
     msg = " ".join(res.output.split())
     assert "resnet18-f37072fd.pth" in msg

@@ -6,17 +6,26 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from mimir.atomic import atomic_path
+from mimir.cache.store import verify
 from mimir.errors import UsageError
-from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.execution.outdir import ensure_folder
+from mimir.optspec import Opt, OptionSet, api_options
+from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
+from mimir.phantom.variants import Variants
+from mimir.pipeline.batch import preprocess_batch
+from mimir.pipeline.inputs import resolve_inputs
+from mimir.pipeline.options import PREPROCESS_OPTIONS, PreprocessOptions
+from mimir.projection.render import save_channels_png
+from mimir.qc.exclusions import excluded_subjects
+from mimir.qc.report import cohort_qc, flagged_grid
+from mimir.reading.archive import subject_name
 
 
-def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
-               volumes: str | os.PathLike | None = None, ids: str | os.PathLike | None = None,
-               dicom_dir: str | os.PathLike | None = None, instance: int = 2,
-               exclude: str | os.PathLike | None = None, exclude_column: str | None = None,
-               limits: Limits = DEFAULT_LIMITS,
+@api_options(PREPROCESS_OPTIONS)
+def preprocess(inputs, cache: str | os.PathLike, *,
                on_start: Callable[[int], None] | None = None,
-               on_record: Callable | None = None):
+               on_record: Callable | None = None, **options):
     """Make the MIMIR 2D image of every subject into a cache folder (``mimir preprocess``).
 
     Parameters
@@ -24,17 +33,8 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
     inputs : path or list of paths
         Zip files, folders of zips, or text files listing paths.
     cache : path-like
-        Cache folder: ``<name>.npy`` per subject, ``failures.csv``, ``warnings.csv``.
-    workers : int
-        Worker processes.
-    volumes : path-like, optional
-        Also write fused volumes (NIfTI) there.
-    ids, dicom_dir, instance
-        Build ``<dicom_dir>/<eid>_20201_<instance>_0.zip`` for each id in ``ids``.
-    exclude, exclude_column
-        An exclusion list; listed subjects are reported as ``excluded``.
-    limits : Limits
-        Resource limits for untrusted zips.
+        Cache folder: ``<name>.npy`` and ``<name>.json`` per subject, ``failures.csv``,
+        ``warnings.csv``.
     on_start, on_record : callable, optional
         Progress hooks: the number of subjects, then each record.
 
@@ -42,16 +42,7 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
     -------
     mimir.pipeline.batch.BatchSummary
     """
-    from mimir.execution.outdir import ensure_folder
-    from mimir.pipeline.batch import preprocess_batch
-    from mimir.pipeline.inputs import resolve_inputs
-    from mimir.pipeline.options import PreprocessOptions
-    from mimir.qc.exclusions import excluded_subjects
-    from mimir.reading.archive import subject_name
-
-    opts = PreprocessOptions(workers=workers, volumes=volumes, ids=ids, dicom_dir=dicom_dir,
-                             instance=instance, exclude=exclude,
-                             exclude_column=exclude_column, limits=limits)
+    opts = PreprocessOptions(**options)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = resolve_inputs(list(inputs or []), ids=opts.ids, dicom_dir=opts.dicom_dir,
@@ -68,16 +59,18 @@ def preprocess(inputs, cache: str | os.PathLike, workers: int = 1,
                             on_record=on_record)
 
 
-def show(image: str | os.PathLike, output: str | os.PathLike,
-         overwrite: bool = False) -> Path:
+SHOW_OPTIONS = OptionSet(Opt("overwrite", False, "Replace an existing PNG."))
+
+
+@api_options(SHOW_OPTIONS)
+def show(image: str | os.PathLike, output: str | os.PathLike, **options) -> Path:
     """Draw a cached 2D image's three channels side by side, labelled, as a PNG
     (``mimir show``)."""
-    from mimir.projection.render import save_channels_png
-
+    o = SHOW_OPTIONS.build(**options)
     image, output = Path(image), Path(output)
     if not image.is_file():
         raise UsageError(f"{image} does not exist")
-    if output.exists() and not overwrite:
+    if output.exists() and not o.overwrite:
         raise UsageError(f"{output} exists; use --overwrite to replace it")
     try:
         save_channels_png(image, output)
@@ -86,8 +79,16 @@ def show(image: str | os.PathLike, output: str | os.PathLike,
     return output
 
 
-def qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None,
-       png: str | os.PathLike | None = None, overwrite: bool = False) -> dict:
+QC_OPTIONS = OptionSet(
+    Opt("cache", None, "The image cache, if not in FOLDER or FOLDER/cache.", type=Path),
+    Opt("png", None, "Grid of flagged subjects' images (default FOLDER/qc_flagged.png).",
+        type=Path),
+    Opt("overwrite", False, "Replace existing QC outputs."),
+)
+
+
+@api_options(QC_OPTIONS)
+def qc(folder: str | os.PathLike, **options) -> dict:
     """QC flags over a cohort (``mimir qc``): counts per flag in ``qc_summary.csv`` and a
     grid of the flagged subjects' images.
 
@@ -95,12 +96,6 @@ def qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None,
     ----------
     folder : path-like
         An image cache or an ``infer`` output folder.
-    cache : path-like, optional
-        The image cache, if not in ``folder`` or ``folder/cache``.
-    png : path-like, optional
-        The grid (default ``folder/qc_flagged.png``).
-    overwrite : bool
-        Replace existing QC outputs.
 
     Returns
     -------
@@ -108,15 +103,13 @@ def qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None,
         ``table`` (flags per subject), ``counts`` (per flag), ``summary`` (path),
         ``grid`` (path, or None when no subject is flagged).
     """
-    from mimir.atomic import atomic_path
-    from mimir.qc.report import cohort_qc, flagged_grid
-
+    o = QC_OPTIONS.build(**options)
     folder = Path(folder)
-    table, counts, c = cohort_qc(folder, cache)
-    png = Path(png) if png else folder / "qc_flagged.png"
+    table, counts, c = cohort_qc(folder, o.cache)
+    png = o.png or folder / "qc_flagged.png"
     summary = folder / "qc_summary.csv"
     for p in (png, summary):
-        if p.exists() and not overwrite:
+        if p.exists() and not o.overwrite:
             raise UsageError(f"{p} exists; use --overwrite to replace it")
     with atomic_path(summary) as tmp:
         counts.to_csv(tmp, index=False)
@@ -124,7 +117,14 @@ def qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None,
             "grid": flagged_grid(c, table, png)}
 
 
-def cache_verify(cache: str | os.PathLike, check_sources: bool = True) -> dict:
+CACHE_VERIFY_OPTIONS = OptionSet(
+    Opt("check_sources", True, "Compare entries with their source zips' size and time.",
+        flags=("--sources",)),
+)
+
+
+@api_options(CACHE_VERIFY_OPTIONS)
+def cache_verify(cache: str | os.PathLike, **options) -> dict:
     """Check every entry of an image cache (``mimir cache verify``).
 
     Returns
@@ -133,21 +133,40 @@ def cache_verify(cache: str | os.PathLike, check_sources: bool = True) -> dict:
         ``entries``, ``ok``, ``problems`` (list of (name, why)), ``orphans``; see
         :func:`mimir.cache.store.verify`.
     """
-    from mimir.cache.store import verify
-
+    o = CACHE_VERIFY_OPTIONS.build(**options)
     if not Path(cache).is_dir():
         raise UsageError(f"cache folder {cache} does not exist")
-    return verify(cache, check_sources=check_sources)
+    return verify(cache, check_sources=o.check_sources)
 
 
-def phantom(out: str | os.PathLike, n: int = 8, seed: int = 0,
-            superimposed: int | None = None, mismatch: int | None = None,
-            missing_station: int | None = None, missing_fat: int | None = None,
-            swap: int | None = None, manifest_csv: bool = False, crlf: bool = False,
-            no_manifest: bool = False, truncated: bool = False, corrupt_member: bool = False,
-            knee_cut: bool = False, overwrite: bool = False, fast: bool = False,
-            workers: int = 1,
-            on_subject: Callable[[str], None] | None = None) -> list[Path] | Path:
+_STATION = {"minimum": 1, "maximum": 6, "type": int}
+PHANTOM_OPTIONS = OptionSet(
+    Opt("n", 8, "Number of subjects.", minimum=1),
+    Opt("seed", 0, "Seed: same seed and options give byte-identical zips."),
+    Opt("superimposed", None, "Repeat station K (the first copy corrupted, the later "
+        "clean).", **_STATION),
+    Opt("mismatch", None, "Fat series of station K with 4 fewer rows than water.",
+        **_STATION),
+    Opt("missing_station", None, "Leave out station K.", **_STATION),
+    Opt("missing_fat", None, "Leave out the fat series of station K.", **_STATION),
+    Opt("swap", None, "Swap water and fat in station K.", **_STATION),
+    Opt("manifest_csv", False, "Name the manifest manifest.csv instead of manifest.cvs."),
+    Opt("crlf", False, "CRLF line ends in the manifest."),
+    Opt("no_manifest", False, "Leave out the manifest."),
+    Opt("truncated", False, "Cut each zip to 60%."),
+    Opt("corrupt_member", False, "Replace one water slice with unreadable bytes."),
+    Opt("knee_cut", False, "Position subjects so the knees lie 120 mm below the field of "
+        "view."),
+    Opt("overwrite", False, "Replace existing files."),
+    Opt("fast", False, "Write 2D images straight into OUT as an image cache (fast path, no "
+        "zips; for training data)."),
+    Opt("workers", 1, "Processes writing subjects.", minimum=1),
+)
+
+
+@api_options(PHANTOM_OPTIONS)
+def phantom(out: str | os.PathLike, *, on_subject: Callable[[str], None] | None = None,
+            **options) -> list[Path] | Path:
     """Synthetic subjects with known truth (``mimir phantom``): field-20201 zips and
     ``truth.csv``, or with ``fast`` their 2D images straight into an image cache.
 
@@ -155,23 +174,19 @@ def phantom(out: str | os.PathLike, n: int = 8, seed: int = 0,
     the numbered ones). Returns the zips written, or with ``fast`` the path of
     ``truth.csv`` beside the cached images.
     """
-    from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
-    from mimir.phantom.variants import Variants
-    from mimir.pipeline.options import whole_number
-
-    whole_number(n, "--n", 1)
-    whole_number(workers, "--workers", 1)
-    if fast:
-        return generate_fast_cohort(out, n, seed, workers=workers, overwrite=overwrite,
-                                    on_subject=on_subject)
+    o = PHANTOM_OPTIONS.build(**options)
+    if o.fast:
+        return generate_fast_cohort(out, o.n, o.seed, workers=o.workers,
+                                    overwrite=o.overwrite, on_subject=on_subject)
     try:
-        variants = Variants(superimposed=superimposed, mismatch=mismatch,
-                            missing_station=missing_station, missing_fat=missing_fat,
-                            swap=swap,
-                            manifest_name="manifest.csv" if manifest_csv else "manifest.cvs",
-                            crlf=crlf, no_manifest=no_manifest, truncated=truncated,
-                            corrupt_member=corrupt_member, knee_cut=knee_cut)
+        variants = Variants(superimposed=o.superimposed, mismatch=o.mismatch,
+                            missing_station=o.missing_station, missing_fat=o.missing_fat,
+                            swap=o.swap,
+                            manifest_name="manifest.csv" if o.manifest_csv
+                            else "manifest.cvs",
+                            crlf=o.crlf, no_manifest=o.no_manifest, truncated=o.truncated,
+                            corrupt_member=o.corrupt_member, knee_cut=o.knee_cut)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return generate_cohort(out, n, seed, variants, overwrite=overwrite, on_subject=on_subject,
-                           workers=workers)
+    return generate_cohort(out, o.n, o.seed, variants, overwrite=o.overwrite,
+                           on_subject=on_subject, workers=o.workers)

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
+from mimir import api
+from mimir.api.images import CACHE_VERIFY_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out
+from mimir.cli.options import spec_options
 
 cache_app = typer.Typer(help="Check image caches.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -15,17 +18,16 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("verify")
 @handle_errors
+@spec_options(CACHE_VERIFY_OPTIONS, into="options")
 def verify(
     cache: Path = typer.Argument(..., help="The image cache folder."),
-    no_sources: bool = typer.Option(False, "--no-sources", help="Do not compare entries "
-                                    "with their source zips' size and time."),
+    *,
+    options: dict,
 ):
     """Check every cached image against its record (content hash, shape, sidecar, source
     zip); exit 1 when any entry is damaged or stale (`preprocess`/`infer` with the zips
     rebuild those)."""
-    from mimir.api import cache_verify
-
-    res = cache_verify(cache, check_sources=not no_sources)
+    res = api.cache_verify(cache, **options)
     for name, why in res["problems"][:20]:
         err.print(f"[red]bad[/red] {name}: {why}")
     if len(res["problems"]) > 20:

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+from rich.table import Table
 
+from mimir import api
+from mimir.api.predict import DEMO_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out
+from mimir.cli.options import spec_options
 
 
 @app.command("demo")
 @handle_errors
-def demo(
-    out_dir: Path = typer.Option(Path("mimir-demo"), "--out", "-o", help="Output folder."),
-    n: int = typer.Option(8, "--n", min=1, help="Number of phantom subjects."),
-    seed: int = typer.Option(7, "--seed", help="Phantom seed."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Preprocessing processes."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace earlier demo results "
-                                   "in --out."),
-):
+@spec_options(DEMO_OPTIONS, into="options")
+def demo(*, options: dict):
     """Make N phantom zips, run `infer` with the built-in demo module, write report.html."""
-    from rich.table import Table
-
-    from mimir.api import demo as run
-
-    res = run(out_dir, n=n, seed=seed, workers=workers, overwrite=overwrite,
-              on_stage=lambda s: err.print(f"[bold]demo:[/bold] {s}"))
+    res = api.demo(**options, on_stage=lambda s: err.print(f"[bold]demo:[/bold] {s}"))
     t = Table("target", "unit", "n", "ICC", "MAE", "in 95% interval",
               title="Demo module against phantom truth")
     for _, r in res["summary"].iterrows():

@@ -6,30 +6,25 @@ from pathlib import Path
 
 import typer
 
+from mimir import api
+from mimir.api.images import SHOW_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.cli.options import INPUT_OPTIONS, LIMIT_OPTIONS, add_options, limits_options
+from mimir.cli.options import spec_options
+from mimir.pipeline.options import PREPROCESS_OPTIONS
 
 
 @app.command("preprocess")
 @handle_errors
-@add_options(LIMIT_OPTIONS, into="limit_values")
-@add_options(INPUT_OPTIONS, into="selection")
+@spec_options(PREPROCESS_OPTIONS, into="options")
 def preprocess(
     inputs: list[Path] = typer.Argument(None, help="Zip files, folders of zips, or text "
                                         "files listing one path per line."),
     cache: Path = typer.Option(..., "--cache", help="Folder for the 2D images."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
-    volumes: Path = typer.Option(None, "--volumes", help="Also write fused water, fat, fat "
-                                 "fraction and mask as NIfTI here."),
     *,
-    selection: dict,
-    limit_values: dict,
+    options: dict,
 ):
     """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
-    from mimir.api import preprocess as run
-
-    limits = limits_options(**limit_values)
     with progress_bar() as bar:
         task = None
 
@@ -40,8 +35,8 @@ def preprocess(
         def on_record(_rec):
             bar.advance(task)
 
-        summary = run(inputs or [], cache, workers=workers, volumes=volumes, **selection,
-                      limits=limits, on_start=on_start, on_record=on_record)
+        summary = api.preprocess(inputs or [], cache, **options, on_start=on_start,
+                                 on_record=on_record)
     for rec in summary.failed[:10]:
         err.print(f"[red]failed[/red] {rec.message}")
     if len(summary.failed) > 10:
@@ -52,12 +47,12 @@ def preprocess(
 
 @app.command("show")
 @handle_errors
+@spec_options(SHOW_OPTIONS, into="options")
 def show(
     image: Path = typer.Argument(..., help="A cached 2D image (.npy)."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
+    *,
+    options: dict,
 ):
     """Draw the three channels of a 2D image side by side, labelled, as a PNG."""
-    from mimir.api import show as run
-
-    out.print(f"wrote {run(image, output, overwrite=overwrite)}")
+    out.print(f"wrote {api.show(image, output, **options)}")

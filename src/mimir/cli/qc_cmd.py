@@ -5,27 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
+from mimir import api
+from mimir.api.images import QC_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import handle_errors, out
+from mimir.cli.options import spec_options
 
 
 @app.command("qc")
 @handle_errors
+@spec_options(QC_OPTIONS, into="options")
 def qc(
     folder: Path = typer.Argument(..., help="An image cache or an infer output folder."),
-    cache: Path = typer.Option(None, "--cache", help="The image cache, if not in FOLDER or "
-                               "FOLDER/cache."),
-    png: Path = typer.Option(None, "--png", help="Grid of flagged subjects' images (default "
-                             "FOLDER/qc_flagged.png)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing QC outputs."),
+    *,
+    options: dict,
 ):
     """Count QC flags over a cohort, list the subjects, and draw the flagged ones."""
-    from rich.table import Table
-
-    from mimir.api import qc as run
-
-    res = run(folder, cache=cache, png=png, overwrite=overwrite)
+    res = api.qc(folder, **options)
     table, counts = res["table"], res["counts"]
     t = Table("flag", "severity", "subjects", "examples", title=f"QC of {len(table)} subjects")
     for _, r in counts.iterrows():

@@ -6,18 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
+from mimir import api
+from mimir.api.training import MODULE_CREATE_OPTIONS, SPLIT_OPTIONS, TARGETS_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
-from mimir.cli.options import (
-    CACHE_IN,
-    COLUMNS,
-    SPLIT_INSTANCE,
-    TARGETS,
-    TRAINING_OPTIONS,
-    add_options,
-    training_keywords,
-)
+from mimir.cli.options import CACHE_IN, TARGETS, spec_options
+from mimir.training.options import CROSSVAL_OPTIONS, TRAIN_OPTIONS
 
 
 def _log(message: str) -> None:
@@ -26,74 +22,59 @@ def _log(message: str) -> None:
 
 @app.command("split")
 @handle_errors
+@spec_options(SPLIT_OPTIONS, into="options")
 def split(
     targets: Path = TARGETS,
-    k: int = typer.Option(10, "--k", min=2, help="Number of folds."),
-    seed: int = typer.Option(0, "--seed", help="Shuffle seed."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for fold_1.txt .. fold_K.txt."),
-    cache: Path = typer.Option(None, "--cache", help="Only subjects with a cached image."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing fold files."),
+    *,
+    options: dict,
 ):
     """Make K folds (seeded) of the subjects in a target table."""
-    from mimir.api import split as run
-
-    folds = run(targets, out_dir, k=k, seed=seed, cache=cache, overwrite=overwrite)
-    out.print(f"{sum(map(len, folds))} subjects in {k} folds of {min(map(len, folds))}-"
-              f"{max(map(len, folds))} written to {out_dir}")
+    folds = api.split(targets, out_dir, **options)
+    out.print(f"{sum(map(len, folds))} subjects in {len(folds)} folds of "
+              f"{min(map(len, folds))}-{max(map(len, folds))} written to {out_dir}")
 
 
 @app.command("train")
 @handle_errors
-@add_options(TRAINING_OPTIONS, into="training")
+@spec_options(TRAIN_OPTIONS, into="options")
 def train(
     cache: Path = CACHE_IN,
     targets: Path = TARGETS,
-    columns: str = COLUMNS,
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder (rerun to resume)."),
-    splits: Path = typer.Option(None, "--splits", help="Split folder (fold_*.txt, or the "
-                                "original's images_set_*.txt of eids)."),
-    holdout: int = typer.Option(None, "--holdout", help="Fold (1-based) left out of training."),
-    instance: int = SPLIT_INSTANCE,
     *,
-    training: dict,
+    options: dict,
 ):
     """Train a module's network (mean-variance ResNet); rerun to resume."""
-    from mimir.api import train as run
-
-    kw = training_keywords(training)
     with progress_bar("it") as bar:
-        task = bar.add_task("train", total=kw["iterations"])
+        task = bar.add_task("train", total=options["iterations"])
 
         def on_start(n: int, cols: list):
-            err.print(f"training {kw['backbone']} on {n} subjects, {len(cols)} targets: "
-                      f"{', '.join(cols)}")
+            err.print(f"training {options['backbone']} on {n} subjects, {len(cols)} "
+                      f"targets: {', '.join(cols)}")
 
         def on_progress(it: int, loss: float):
             bar.update(task, completed=it, description=f"train loss {loss:7.3f}")
 
-        run(cache, targets, out_dir, columns=columns, splits=splits, holdout=holdout,
-            instance=instance, **kw, on_start=on_start, on_progress=on_progress, log=_log)
+        api.train(cache, targets, out_dir, **options, on_start=on_start,
+                  on_progress=on_progress, log=_log)
     out.print(f"run complete: {out_dir}")
 
 
 @app.command("targets")
 @handle_errors
+@spec_options(TARGETS_OPTIONS, into="options")
 def targets(
     showcase: Path = typer.Argument(..., help="UK Biobank showcase export (CSV or TSV with "
                                     "eid and <field>-<instance>.<array> columns)."),
     field: list[str] = typer.Option(..., "--field", "-f", help="FIELD[:NAME[:UNIT[:DIVISOR]]]; "
                                     "repeat for several targets."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Target table to write (CSV)."),
-    cache: Path = typer.Option(None, "--cache", help="Keep subjects with a cached image."),
-    instance: int = typer.Option(2, "--instance", help="Imaging visit (2 or 3)."),
-    array: int = typer.Option(0, "--array", help="Array index."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    *,
+    options: dict,
 ):
     """Make a target table from a showcase export, joined with the image cache."""
-    from mimir.api import targets as run
-
-    res = run(showcase, field, out_path, cache=cache, instance=instance, array=array,
-              overwrite=overwrite)
+    res = api.targets(showcase, field, out_path, **options)
     counts = res["counts"]
     img = counts["with_image"]
     out.print(f"subjects with an image: {img if img is not None else 'n/a (no --cache)'}; "
@@ -103,42 +84,29 @@ def targets(
 
 @app.command("crossval")
 @handle_errors
-@add_options(TRAINING_OPTIONS, into="training")
+@spec_options(CROSSVAL_OPTIONS, into="options")
 def crossval(
     cache: Path = CACHE_IN,
     targets: Path = TARGETS,
-    columns: str = COLUMNS,
     splits: Path = typer.Option(..., "--splits", help="Split folder (fold_*.txt, or the "
                                 "original's images_set_*.txt of eids)."),
-    instance: int = SPLIT_INSTANCE,
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cross-validation folder (rerun to "
                                  "resume)."),
-    folds: str = typer.Option(None, "--folds", help="Train only folds A-B (1-based) now."),
-    calibration: str = typer.Option("published", "--calibration", help="Calibration "
-                                    "factors: published (the calibration-curve criterion) "
-                                    "or nll (minimise the Gaussian NLL)."),
-    plots: str = typer.Option("last", "--plots", help="Target plots for the last snapshot "
-                              "or for all snapshots."),
     *,
-    training: dict,
+    options: dict,
 ):
     """Train each fold, predict held-out subjects with every snapshot, evaluate and
     calibrate (metrics.csv, metrics_by_fold.csv, calibration_factors.csv, plots,
     report.html)."""
-    from rich.table import Table
-
-    from mimir.api import crossval as run
-
-    kw = training_keywords(training)
+    calibration = options["calibration"]
     with progress_bar("it") as bar:
-        task = bar.add_task("crossval", total=kw["iterations"])
+        task = bar.add_task("crossval", total=options["iterations"])
 
         def on_progress(k: int, it: int, loss: float):
             bar.update(task, completed=it, description=f"fold {k} loss {loss:7.3f}")
 
-        res = run(cache, targets, splits, out_dir, columns=columns, instance=instance,
-                  folds=folds, **kw, calibration=calibration, plots=plots,
-                  on_progress=on_progress, log=_log)
+        res = api.crossval(cache, targets, splits, out_dir, **options,
+                           on_progress=on_progress, log=_log)
     last = res["metrics"][res["metrics"]["iteration"] == res["metrics"]["iteration"].max()]
     t = Table("target", "unit", "n", "ICC", "R2", "MAE", "AUCE", "AUCE cal.", "cov95 cal.",
               f"factor ({calibration})")
@@ -157,29 +125,15 @@ app.add_typer(module_app, name="module")
 
 @module_app.command("create")
 @handle_errors
+@spec_options(MODULE_CREATE_OPTIONS, into="options")
 def module_create(
     run_dir: Path = typer.Option(..., "--run", help="Training run folder (mimir train)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Module folder to create."),
-    crossval_dir: Path = typer.Option(None, "--crossval", help="Cross-validation folder for "
-                                      "calibration factors and metrics."),
-    targets: Path = typer.Option(None, "--targets", help="Target table whose .meta.csv "
-                                 "names the targets (default: the one in --meta)."),
-    meta: Path = typer.Option(None, "--meta", help="CSV: column,name,field,unit,divisor."),
-    iteration: int = typer.Option(None, "--iteration", help="Snapshot (default the last)."),
-    half: bool = typer.Option(False, "--half", help="Store weights as float16."),
-    cache: Path = typer.Option(None, "--cache", help="The run's image cache: check the "
-                               "snapshot on a sample of its training subjects (needs "
-                               "--targets) and warn about targets whose predictions are "
-                               "offset."),
-    note: list[str] = typer.Option(None, "--note", help="KEY=VALUE recorded under "
-                                   "provenance in module.json (repeatable)."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    *,
+    options: dict,
 ):
     """Package a trained run as a module folder that `mimir infer` loads."""
-    from mimir.api import module_create as run
-
-    res = run(run_dir, out_dir, crossval=crossval_dir, targets=targets, meta=meta,
-              iteration=iteration, half=half, cache=cache, note=note, overwrite=overwrite)
+    res = api.module_create(run_dir, out_dir, **options)
     for r in res["flagged"]:
         err.print(f"[yellow]warning:[/] {r['target']}: on {r['n']} of its training "
                   f"subjects the network's predictions are offset by "

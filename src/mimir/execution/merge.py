@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
 
 from mimir.atomic import write_text
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
 from mimir.execution.journal import journals_for, read_names, skipped_path
+from mimir.execution.options import INFER_OPTIONS
 from mimir.execution.outdir import STATE_DIR, RunLock, ensure_folder
 from mimir.execution.tables import write_outputs
+from mimir.modules.format import load_module
 
 
 def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dict:
@@ -68,15 +73,19 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dic
         return _merge(dirs, ref, out)
 
 
-def _merge(dirs: list[Path], ref: dict, out: Path) -> dict:
-    from mimir.modules.format import load_module
+def _options(state: dict) -> SimpleNamespace:
+    """The shard runs' options as they recorded them (defaults for any they predate)."""
+    values = {o.name: o.default for o in INFER_OPTIONS}
+    values.update(ci=state["ci"], qc=state["qc"])
+    values.update(state.get("options") or {})
+    return SimpleNamespace(**values)
 
+
+def _merge(dirs: list[Path], ref: dict, out: Path) -> dict:
     mods = [load_module(p) for p in ref["module_paths"]]
     entries: dict = {m.name: {} for m in mods}
     skipped: set[str] = set()
     failures: list = []
-    import pandas as pd
-
     for d in dirs:
         for name, e in ((m.name, j.read()) for m, j in zip(
                 mods, journals_for(d, mods).values(), strict=True)):
@@ -86,7 +95,7 @@ def _merge(dirs: list[Path], ref: dict, out: Path) -> dict:
             failures += pd.read_csv(d / "failures.csv", dtype=str,
                                     keep_default_na=False).to_dict("records")
     (out / "failures.csv").unlink(missing_ok=True)
-    table, _ = write_outputs(out, mods, entries, Cache(ref["cache"]), ref["ci"], ref["qc"],
+    table, _ = write_outputs(out, mods, entries, Cache(ref["cache"]), _options(ref),
                              skipped, failures, set())
     write_text(out / "merged.json", json.dumps({"shards": [str(d) for d in dirs],
                                                 "subjects": len(table)}, indent=1))

@@ -23,7 +23,7 @@ from pathlib import Path
 from mimir._version import __version__
 from mimir.atomic import write_text
 from mimir.cache.store import Cache
-from mimir.errors import MimirError, ModuleFormatError, UsageError
+from mimir.errors import Kind, MimirError, ModuleFormatError, UsageError
 from mimir.execution.backends import backend_for
 from mimir.execution.journal import journals_for, read_names, repair, skipped_path
 from mimir.execution.options import InferOptions
@@ -49,7 +49,7 @@ class InferSummary:
     @property
     def failed(self) -> list:
         """Failure rows other than deliberate exclusions."""
-        return [f for f in self.failures if f.get("kind") != "excluded"]
+        return [f for f in self.failures if f.get("kind") != Kind.EXCLUDED]
 
     @property
     def ok(self) -> bool:
@@ -130,13 +130,17 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     by_name, from_zips = subject_paths(inputs or [], cache_dir, opts)
     if opts.shard is not None:
         out = out / "shards" / f"{opts.shard[0]}-of-{opts.shard[1]}"
-    if from_zips:
-        ensure_folder(cache_dir.root, "cache folder")
-    ensure_folder(out, "output folder")
-    with RunLock(out, log) as lock:
-        lock.acquire(opts.command or " ".join(sys.argv))
-        return _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name,
-                    from_zips, t_start)
+    try:
+        backend.open(opts)  # the device, and a cluster's workers, before anything is written
+        if from_zips:
+            ensure_folder(cache_dir.root, "cache folder")
+        ensure_folder(out, "output folder")
+        with RunLock(out, log) as lock:
+            lock.acquire(opts.command or " ".join(sys.argv))
+            return _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name,
+                        from_zips, t_start)
+    finally:
+        backend.close()
 
 
 def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, from_zips,
@@ -144,6 +148,7 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
     state = {"modules": [m.name for m in mods], "module_paths": [str(m.path) for m in mods],
              "batch_size": opts.batch_size, "shard": list(opts.shard) if opts.shard else None,
              "ci": opts.ci, "qc": opts.qc, "cache": str(cache_dir.root.resolve()),
+             "options": _jsonable(opts),
              "engine": __version__, "outputs": owned_files([m.name for m in mods])}
     prepare(out, state, opts.resume, opts.overwrite)
     journals = journals_for(out, mods)
@@ -166,7 +171,7 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
     entries = {m.name: journals[m.name].read() for m in mods}
     skipped = skipped_before | sink.skipped
     handled = set(plan.todo) | {f["name"] for f in plan.failures}
-    table, merged = write_outputs(out, mods, entries, cache_dir, opts.ci, opts.qc, skipped,
+    table, merged = write_outputs(out, mods, entries, cache_dir, opts, skipped,
                                   plan.failures + sink.failures, handled,
                                   expected=set(plan.names), by_name=plan.by_name)
     timing = dict(sink.timings)
@@ -208,6 +213,12 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
 
         summary.report, summary.report_error = try_build_report(out)
     return summary
+
+
+def _jsonable(opts: InferOptions) -> dict:
+    """The run's options as JSON values (paths as text, the shard as [I, N])."""
+    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in opts.as_dict().items()}
 
 
 def _torch_version() -> str:

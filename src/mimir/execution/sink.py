@@ -2,9 +2,9 @@
 
 A backend feeds it each subject's preprocessing record (:meth:`ResultSink.arrived`); the
 sink tells when a chunk is complete, which of its subjects can be predicted
-(:meth:`ResultSink.ready`, with the ``--qc strict`` filter), and takes each module's
-predictions (:meth:`ResultSink.predicted`) or failure (:meth:`ResultSink.failed`,
-:meth:`ResultSink.module_failed`). What it gathers becomes the tables and ``run.json``.
+(:meth:`ResultSink.ready`), and books what the chunk's predictions gave
+(:meth:`ResultSink.book`: QC exclusions, each module's predictions or failures, a module
+that could not be loaded). What it gathers becomes the tables and ``run.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from mimir.cache.store import Cache
 from mimir.execution.journal import Journal, append_lines, skipped_path
 from mimir.execution.plan import Plan
+from mimir.execution.work import ChunkResult
 
 
 @dataclass
@@ -81,30 +82,27 @@ class ResultSink:
         return sorted(self._held)
 
     def ready(self, c: int) -> tuple[list[str], list]:
-        """Chunk ``c``'s usable subjects (and their held values), taken out of the sink;
-        with ``--qc strict`` those failing QC are left out and recorded as skipped."""
+        """Chunk ``c``'s usable subjects (and their held values), taken out of the sink."""
         got = self._held.pop(c)
         names = [n for n in self.plan.chunk_members[c]
                  if got.get(n) is not None and got.get(n) is not False]
-        if self.qc == "strict":
-            names = self._qc_filter(names)
         return names, [got[n] for n in names]
 
-    def _qc_filter(self, names: list[str]) -> list[str]:
-        from mimir.qc.flags import subject_flags
-
-        keep, new = [], []
-        for n in names:
-            entry = self.cache.read_entry(n)
-            if entry.facts and not subject_flags(entry.facts, entry.warnings)["qc_pass"]:
-                if n not in self.skipped:
-                    new.append(n + "\n")
-                self.skipped.add(n)
-            else:
-                keep.append(n)
+    def book(self, res: ChunkResult) -> None:
+        """A chunk's result (:func:`mimir.execution.work.predict`): subjects left out for
+        QC, each module's predictions (journalled at once) or failures, then the chunk
+        counts as done."""
+        new = [n for n in res.skipped if n not in self.skipped]
         if new:
-            append_lines(skipped_path(self.out), new)
-        return keep
+            append_lines(skipped_path(self.out), [n + "\n" for n in new])
+        self.skipped.update(res.skipped)
+        for module, message in res.module_failures.items():
+            self.module_failed(module, message)
+        for module, (mean, var) in res.predictions.items():
+            self.predicted(module, res.names, mean, var)
+        self.failures += res.failures
+        self.timings["inference"] += res.seconds
+        self.chunk_done(len(res.names))
 
     def predicted(self, module: str, names: list[str], mean: np.ndarray,
                   var: np.ndarray) -> None:
@@ -112,14 +110,6 @@ class ResultSink:
         self.journals[module].append(names, mean, var)
         if self.hooks.on_module:
             self.hooks.on_module(module, len(names))
-
-    def failed(self, module: str, names: list[str], exc: BaseException | str) -> None:
-        """One module failed on a chunk (e.g. out of GPU memory): those subjects fail."""
-        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        self.failures += [{"name": n, "path": str(self.plan.by_name.get(n) or ""),
-                           "kind": "internal error", "member": "",
-                           "message": f"subject {n}: module {module}: {text}"}
-                          for n in names]
 
     def module_failed(self, module: str, message: str) -> None:
         """A module could not be loaded: one entry, whatever the number of subjects."""

@@ -15,9 +15,10 @@ import pandas as pd
 
 from mimir.atomic import atomic_path
 from mimir.cache.store import Cache
-from mimir.errors import NO_SPACE, disk_full
+from mimir.errors import NO_SPACE, Kind, disk_full, failure_row
 from mimir.output.predictions import combined_table, published_table
 from mimir.output.records import FAILURE_COLUMNS, merge_records
+from mimir.qc.flags import qc_table
 
 
 def unaccounted_rows(expected: set[str], table: pd.DataFrame, failures: list[dict],
@@ -25,13 +26,12 @@ def unaccounted_rows(expected: set[str], table: pd.DataFrame, failures: list[dic
     """Failure rows for subjects of the run that are in no table (a safety net: every
     input must appear in predictions, failures or exclusions)."""
     seen = set(table["name"]) | {f["name"] for f in failures} | skipped
-    return [{"name": n, "path": str(by_name.get(n) or ""), "kind": "internal error",
-             "member": "", "message": f"subject {n}: no result was recorded for it; rerun "
-                                      "with --resume, and please report this"}
+    return [failure_row(n, Kind.INTERNAL_ERROR, f"subject {n}: no result was recorded for "
+                        "it; rerun with --resume, and please report this", by_name.get(n))
             for n in sorted(expected - seen)]
 
 
-def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: float, qc: str,
+def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, opts,
                   skipped: set[str], failures: list, handled: set[str],
                   expected: set[str] | None = None, by_name: dict | None = None):
     """Write every final table from journal entries.
@@ -40,6 +40,8 @@ def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: flo
     ----------
     entries : dict
         module name -> {subject: (mean, variance)}.
+    opts : InferOptions
+        The run's options (``ci``, ``qc``, ``digits``; any object with those attributes).
     skipped : set of str
         Subjects not predicted because they failed QC (strict mode): listed with flags.
     failures : list of dict
@@ -62,7 +64,7 @@ def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: flo
         When the disk (or a file-size limit) is full.
     """
     try:
-        return _write(out, modules, entries, cache, ci, qc, skipped, failures, handled,
+        return _write(out, modules, entries, cache, opts, skipped, failures, handled,
                       expected, by_name or {})
     except OSError as exc:
         if exc.errno in NO_SPACE:
@@ -70,8 +72,9 @@ def write_outputs(out: Path, modules: list, entries: dict, cache: Cache, ci: flo
         raise
 
 
-def _write(out, modules, entries, cache, ci, qc, skipped, failures, handled, expected,
+def _write(out, modules, entries, cache, opts, skipped, failures, handled, expected,
            by_name):
+    digits = f"%.{opts.digits}g"  # significant digits of every value written as text
     results = {}
     for m in modules:
         e = entries[m.name]
@@ -81,18 +84,17 @@ def _write(out, modules, entries, cache, ci, qc, skipped, failures, handled, exp
         results[m.name] = (ns, mean, var)
         (out / m.name).mkdir(exist_ok=True)
         with atomic_path(out / m.name / "predictions.csv") as tmp:
-            published_table(m.targets, ns, mean, var).to_csv(tmp, index=False)
+            published_table(m.targets, ns, mean, var).to_csv(tmp, index=False,
+                                                             float_format=digits)
     qc_tab = None
-    if qc != "off":
-        from mimir.qc.flags import qc_table
-
+    if opts.qc != "off":
         listed = sorted({n for ns, _, _ in results.values() for n in ns} | skipped)
         qc_tab = qc_table(cache, [n for n in listed if cache.has(n)])
         with atomic_path(out / "qc.csv") as tmp:
             qc_tab.to_csv(tmp, index=False)
-    table = combined_table(modules, results, ci, qc=qc_tab, extra_names=sorted(skipped))
+    table = combined_table(modules, results, opts.ci, qc=qc_tab, extra_names=sorted(skipped))
     with atomic_path(out / "predictions.csv") as tmp:
-        table.to_csv(tmp, index=False)
+        table.to_csv(tmp, index=False, float_format=digits)
     with atomic_path(out / "predictions.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     if expected is not None:

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mimir.cache.store import Cache, CacheEntry
-from mimir.errors import NO_SPACE, SubjectError, disk_full
+from mimir.cache.store import Cache, CacheEntry, CacheError
+from mimir.errors import NO_SPACE, Kind, SubjectError, disk_full, failure_row
 from mimir.limits import DEFAULT_LIMITS, Limits
 from mimir.notes import Note
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
 from mimir.pipeline.allocator import tune_allocator
+from mimir.pipeline.inputs import name_problem
 from mimir.pipeline.subject import preprocess_subject
 from mimir.reading.archive import subject_name
 
@@ -48,8 +49,7 @@ class Record:
     timings: dict = field(default_factory=dict)
 
     def failure_row(self) -> dict:
-        return {"name": self.name, "path": self.path, "kind": self.kind,
-                "member": self.member, "message": self.message}
+        return failure_row(self.name, self.kind, self.message, self.path, self.member)
 
 
 @dataclass
@@ -115,19 +115,75 @@ def process_one(path: str, cache_root: str, volumes_dir: str | None,
         if exc.errno in NO_SPACE:  # stops the run: every later subject would fail too
             raise disk_full(exc, cache_root) from None
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return Record(name=name, path=str(path), status="failed", kind="internal error",
+        return Record(name=name, path=str(path), status="failed", kind=Kind.INTERNAL_ERROR,
                       message=f"subject {name}: {type(exc).__name__}: {exc} ({tb})")
     except Exception as exc:  # a bug: recorded, never allowed to stop the batch
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return Record(name=name, path=str(path), status="failed", kind="internal error",
+        return Record(name=name, path=str(path), status="failed", kind=Kind.INTERNAL_ERROR,
                       message=f"subject {name}: {type(exc).__name__}: {exc} ({tb})")
+
+
+def prepare_one(path: str | None, cache_root: str, volumes_dir: str | None = None,
+                limits: Limits = DEFAULT_LIMITS, name: str | None = None) -> Record:
+    """One subject's image in the cache: the cache lookup, then preprocessing where needed.
+
+    The one way every driver (``preprocess``, and every ``infer`` backend) gets a subject
+    ready: an entry that is cached and sound (sidecar, image hash, unchanged zip) is used
+    as it is; a damaged, replaced or stale one is made again from its zip (with a
+    ``cache_rebuilt`` warning); a subject without a zip (``path`` None: from the cache
+    alone) whose entry is damaged fails as ``cache corrupt``.
+
+    Parameters
+    ----------
+    path : str or None
+        The subject's zip, or None for a subject known only from the cache.
+    cache_root : str
+        The image cache.
+    volumes_dir : str, optional
+        Also write NIfTI volumes there (a cached subject without them is redone).
+    limits : Limits
+        Resource limits for the zip.
+    name : str, optional
+        The subject's name (default: from the zip's file name).
+
+    Returns
+    -------
+    Record
+        ``cached``, ``done`` or ``failed``.
+    """
+    name = name or subject_name(path or "")
+    cache = Cache(cache_root)
+    rebuilt = None
+    if cache.has(name) and (volumes_dir is None or
+                            (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
+        problem = cache.problem(name, path)
+        if problem is None:
+            try:
+                warnings = cache.read_entry(name).warnings
+            except CacheError as exc:  # changed since the check
+                problem = str(exc)
+            else:
+                return Record(name=name, path=str(path or ""), status="cached",
+                              warnings=warnings)
+        rebuilt = Note("cache_rebuilt", f"cache entry rebuilt: {problem}")
+        if path is None:
+            return Record(name=name, path="", status="failed", kind=Kind.CACHE_CORRUPT,
+                          message=f"subject {name}: {problem}")
+    elif path is None:
+        return Record(name=name, path="", status="failed", kind=Kind.CACHE_CORRUPT,
+                      message=f"subject {name}: not in the cache {cache_root} any more")
+    rec = process_one(str(path), str(cache_root), volumes_dir, limits)
+    if rebuilt is not None:
+        rec.warnings.insert(0, rebuilt)
+    return rec
 
 
 def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
                     volumes_dir: str | os.PathLike | None = None,
                     limits: Limits = DEFAULT_LIMITS,
                     excluded: dict[str, str] | None = None) -> Iterator[Record]:
-    """Yield a record per subject: cached ones first, then each as it completes.
+    """Yield a record per subject as each is ready (:func:`prepare_one`, in this process
+    or in ``workers`` worker processes).
 
     Parameters
     ----------
@@ -145,40 +201,24 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
     excluded : dict, optional
         Subject name -> reason; these are not processed and yield ``excluded``.
     """
-    from mimir.pipeline.inputs import name_problem
-
     excluded = excluded or {}
     todo = []
-    rebuilt: dict[str, Note] = {}
     for p in paths:
         name = subject_name(p)
         if name in excluded:
-            yield Record(name=name, path=str(p), status="excluded", kind="excluded",
+            yield Record(name=name, path=str(p), status="excluded", kind=Kind.EXCLUDED,
                          message=excluded[name])
         elif (why := name_problem(name)) is not None:
-            yield Record(name=name, path=str(p), status="failed", kind="unusable name",
+            yield Record(name=name, path=str(p), status="failed", kind=Kind.UNUSABLE_NAME,
                          message=f"{Path(p).name!r}: {why}")
-        elif cache.has(name) and (volumes_dir is None or
-                                  (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
-            problem = cache.problem(name, p)
-            if problem is None:
-                yield Record(name=name, path=str(p), status="cached",
-                             warnings=cache.read_entry(name).warnings)
-            else:  # a damaged, replaced or stale entry: made again from the zip
-                rebuilt[str(p)] = Note("cache_rebuilt", f"cache entry rebuilt: {problem}")
-                todo.append(p)
         else:
             todo.append(p)
     vdir = str(volumes_dir) if volumes_dir is not None else None
-    recs: Iterator[Record]
     if workers <= 1 or len(todo) <= 1:
-        recs = (process_one(str(p), str(cache.root), vdir, limits) for p in todo)
+        for p in todo:
+            yield prepare_one(str(p), str(cache.root), vdir, limits)
     else:
-        recs = _pool_run(todo, cache, workers, vdir, limits)
-    for rec in recs:
-        if rec.path in rebuilt:
-            rec.warnings.insert(0, rebuilt[rec.path])
-        yield rec
+        yield from _pool_run(todo, cache, workers, vdir, limits)
 
 
 #: Seconds between a worker's checks that its parent is alive.
@@ -211,7 +251,7 @@ def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
 
 
 def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str, Record | None]]:
-    """Run ``process_one`` over ``paths`` in worker processes.
+    """Run :func:`prepare_one` over ``paths`` in worker processes.
 
     Yields (path, record), or (path, None) for subjects whose worker process died; the
     pool is then replaced and the remaining subjects continue.
@@ -231,7 +271,7 @@ def _run_pool(paths: list[str], workers: int, args: tuple) -> Iterator[tuple[str
                 path = next(todo, None)
                 if path is None:
                     break
-                inflight[pool.submit(process_one, path, *args)] = path
+                inflight[pool.submit(prepare_one, path, *args)] = path
             if not inflight:
                 return
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
@@ -270,7 +310,7 @@ def _pool_run(todo: list[Path], cache: Cache, workers: int, vdir: str | None,
             if rec is not None:
                 completed += 1
             yield rec or Record(name=subject_name(path), path=path, status="failed",
-                                kind="internal error",
+                                kind=Kind.INTERNAL_ERROR,
                                 message=_died_message(subject_name(path), completed))
 
 

@@ -1,18 +1,19 @@
-"""Options of the commands that read subjects' zips, validated once when built.
+"""Options of the commands that read subjects' zips, defined once (:mod:`mimir.optspec`).
 
-:class:`InputOptions` (which subjects, how many workers, the resource limits) is shared by
-``preprocess`` (:class:`PreprocessOptions`) and ``infer``
+:data:`INPUT_OPTIONS` (which subjects, how many workers, the resource limits) is shared
+by ``preprocess`` (:class:`PreprocessOptions`) and ``infer``
 (:class:`mimir.execution.options.InferOptions`).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from mimir.errors import UsageError
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.optspec import Opt, Options, OptionSet
+
+_D = DEFAULT_LIMITS
 
 
 def whole_number(value, what: str, minimum: int) -> int:
@@ -24,48 +25,89 @@ def whole_number(value, what: str, minimum: int) -> int:
     return value
 
 
-@dataclass
-class InputOptions:
-    """Which subjects to read and how.
+def existing_file(flag: str, what: str = "no such file") -> object:
+    """A check: the path is a file."""
+    def check(path: Path) -> Path:
+        if not path.is_file():
+            raise UsageError(f"{flag} {path}: {what}")
+        return path
+    return check
 
-    Attributes
-    ----------
-    workers : int
-        Preprocessing worker processes.
-    ids, dicom_dir, instance
-        The subjects of an id file (eids): ``<dicom_dir>/<eid>_20201_<instance>_0.zip``.
-    exclude, exclude_column
-        An exclusion list; listed subjects are reported as ``excluded``.
-    limits : Limits
-        Resource limits for untrusted zips.
+
+def existing_folder(flag: str) -> object:
+    """A check: the path is a folder."""
+    def check(path: Path) -> Path:
+        if not path.is_dir():
+            raise UsageError(f"{flag} {path}: no such folder")
+        return path
+    return check
+
+
+#: The ``--max-*`` resource limits (see :class:`mimir.limits.Limits`).
+LIMIT_OPTIONS = OptionSet(
+    Opt("max_subject_bytes", _D.max_subject_bytes, "Decompressed bytes read from one zip.",
+        minimum=1),
+    Opt("max_member_bytes", _D.max_member_bytes, "Decompressed size of one zip member.",
+        minimum=1),
+    Opt("max_members", _D.max_members, "Members in one zip.", minimum=1),
+    Opt("max_zip_bytes", _D.max_zip_bytes, "Size of one zip file on disk.", minimum=1),
+    Opt("max_slice_pixels", _D.max_slice_pixels, "Rows x columns of one slice.", minimum=1),
+    Opt("max_subject_pixels", _D.max_subject_pixels, "Water and fat pixels decoded from one "
+        "zip.", minimum=1),
+    Opt("max_fused_voxels", _D.max_fused_voxels, "Voxels of one subject's fused grid (also "
+        "of its placed stations together); more fails it as implausible geometry.",
+        minimum=1),
+)
+
+#: Which subjects, and how many processes read them (preprocess and infer).
+INPUT_OPTIONS = OptionSet(
+    Opt("workers", 1, "Preprocessing worker processes.", minimum=1),
+    Opt("ids", None, "File of subject ids (eids, one per line or the first column; a header "
+        "line is skipped), with --dicom-dir.", type=Path, check=existing_file("--ids")),
+    Opt("dicom_dir", None, "Folder of <eid>_20201_<instance>_0.zip files (with --ids).",
+        type=Path, check=existing_folder("--dicom-dir")),
+    Opt("instance", 2, "Imaging visit for --ids (2: first, 3: repeat).", minimum=0),
+    Opt("exclude", None, "Subjects not to process (CSV/TSV or a plain list of ids).",
+        type=Path, check=existing_file("exclusion list", "does not exist")),
+    Opt("exclude_column", None, "Column of --exclude holding the ids.", type=str),
+) + LIMIT_OPTIONS
+
+
+class InputOptions(Options):
+    """Which subjects to read and how (:data:`INPUT_OPTIONS`).
+
+    Raises
+    ------
+    UsageError
+        On construction, for any invalid value or combination.
     """
 
-    workers: int = 1
-    ids: str | os.PathLike | None = None
-    dicom_dir: str | os.PathLike | None = None
-    instance: int = 2
-    exclude: str | os.PathLike | None = None
-    exclude_column: str | None = None
-    limits: Limits = DEFAULT_LIMITS
+    SPEC = INPUT_OPTIONS
 
-    def __post_init__(self):
-        whole_number(self.workers, "--workers", 1)
-        whole_number(self.instance, "--instance", 0)
+    def check(self) -> None:
         if (self.ids is None) != (self.dicom_dir is None):
             raise UsageError("--ids and --dicom-dir go together")
-        if self.ids is not None and not Path(self.ids).is_file():
-            raise UsageError(f"--ids {self.ids}: no such file")
-        if self.dicom_dir is not None and not Path(self.dicom_dir).is_dir():
-            raise UsageError(f"--dicom-dir {self.dicom_dir}: no such folder")
-        if self.exclude is not None and not Path(self.exclude).is_file():
-            raise UsageError(f"exclusion list {self.exclude} does not exist")
-        if not isinstance(self.limits, Limits):
-            raise UsageError(f"limits must be a mimir.limits.Limits, got {self.limits!r}")
+
+    @staticmethod
+    def limit_values(limits: Limits) -> dict:
+        """The ``max_*`` option values of a :class:`~mimir.limits.Limits` (to pass limits
+        to the API: ``mimir.preprocess(..., **InputOptions.limit_values(limits))``)."""
+        return {o.name: getattr(limits, o.name) for o in LIMIT_OPTIONS}
+
+    @property
+    def limits(self) -> Limits:
+        """The resource limits of the ``--max-*`` options."""
+        return Limits(**{o.name: getattr(self, o.name) for o in LIMIT_OPTIONS})
 
 
-@dataclass
+#: ``preprocess``: the inputs plus ``--volumes``.
+PREPROCESS_OPTIONS = INPUT_OPTIONS + OptionSet(
+    Opt("volumes", None, "Also write fused water, fat, fat fraction and mask as NIfTI here.",
+        type=Path),
+)
+
+
 class PreprocessOptions(InputOptions):
-    """Options of ``preprocess``: :class:`InputOptions` plus ``volumes``, a folder for the
-    fused volumes as NIfTI."""
+    """Options of ``preprocess`` (:data:`PREPROCESS_OPTIONS`)."""
 
-    volumes: str | os.PathLike | None = None
+    SPEC = PREPROCESS_OPTIONS

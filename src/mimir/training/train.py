@@ -29,7 +29,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,55 +39,65 @@ from mimir.errors import UsageError
 from mimir.inference.precision import float32_mode
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import BatchSource, Dataset, random_shifts
+from mimir.training.options import TRAINING_OPTIONS
 
-#: Precisions ``train`` and ``crossval`` offer.
-TRAIN_PRECISIONS = ("fp32", "tf32", "bf16")
+_D = TRAINING_OPTIONS
 #: On a GPU, the running loss is read back (a host sync) every this many iterations.
 GPU_SYNC_EVERY = 25
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (defaults: the published method)."""
+    """Hyper-parameters: the fields, defaults and checks of :data:`TRAINING_OPTIONS`
+    (defaults: the published method), plus ``max_shift``. Recorded in a run's
+    ``config.json``.
 
-    backbone: str = "resnet50"
-    iterations: int = 10000
-    batch_size: int = 32
-    lr: float = 5e-5
-    lr_drop_at: float = 0.8
-    snapshot_every: int = 1000
-    seed: int = 0
-    augment: bool = True
+    Raises
+    ------
+    UsageError
+        On construction, for an invalid value or combination.
+    """
+
+    backbone: str = _D["backbone"].default
+    iterations: int = _D["iterations"].default
+    batch_size: int = _D["batch_size"].default
+    lr: float = _D["lr"].default
+    lr_drop_at: float = _D["lr_drop_at"].default
+    snapshot_every: int = _D["snapshot_every"].default
+    seed: int = _D["seed"].default
+    augment: bool = _D["augment"].default
+    #: Largest random translation, pixels (the published augmentation).
     max_shift: int = 16
     #: Initial backbone weights: ``imagenet`` (published; torchvision's weights through
     #: torch's cache), ``random``, or ``file`` (``init_weights``); see
     #: :mod:`mimir.training.init`.
-    init: str = "imagenet"
-    init_weights: str | None = None
+    init: str = _D["init"].default
+    init_weights: str | None = _D["init_weights"].default
     #: Opt-in (not in the published method): from this fraction of the iterations on,
     #: snapshots hold the running mean of the weights with batch-norm statistics
     #: recomputed (``mimir.training.averaging``). None: off.
-    average_from: float | None = None
+    average_from: float | None = _D["average_from"].default
     #: ``fp32`` (IEEE on every device), ``tf32`` (TF32 convolutions and matrix products
     #: on CUDA GPUs) or ``bf16`` (autocast to bfloat16; channels-last as always).
-    precision: str = "fp32"
+    precision: str = _D["precision"].default
+
+    @classmethod
+    def of(cls, opts) -> TrainConfig:
+        """The hyper-parameters among a command's options (:data:`TRAINING_OPTIONS`)."""
+        return cls(**{n: getattr(opts, n) for n in TRAINING_OPTIONS.names()})
 
     def __post_init__(self):
-        from mimir.modules import backbones
-        from mimir.training.init import INITS
-
-        backbones.get(self.backbone)  # an unknown one is refused here, before any data
+        for f in fields(self):
+            if f.name in _D:
+                value = _D[f.name].validate(getattr(self, f.name))
+                setattr(self, f.name, str(value) if f.name == "init_weights" and value
+                        else value)
         if self.init_weights is not None and self.init == "imagenet":
             self.init = "file"
-        if self.init not in INITS:
-            raise UsageError(f"--init must be imagenet or random, got {self.init!r}")
         if self.init == "file" and self.init_weights is None:
             raise UsageError("init 'file' needs --init-weights FILE")
         if self.init == "random" and self.init_weights is not None:
             raise UsageError("--init random and --init-weights FILE exclude each other")
-        if self.precision not in TRAIN_PRECISIONS:
-            raise UsageError(f"--precision for training must be one of "
-                             f"{', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
 
 
 def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

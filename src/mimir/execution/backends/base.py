@@ -34,18 +34,27 @@ class BackendResult:
 
 
 class Backend(Protocol):
-    """Runs preprocessing (for ``plan.todo`` subjects not cached) and every module on each
-    complete chunk, reporting to ``sink``.
+    """Decides where and in what order the work of :mod:`mimir.execution.work` runs for
+    ``plan.todo``, reporting to ``sink``.
 
-    Contract: every subject in ``plan.todo`` reaches ``sink.arrived`` exactly once; every
-    complete chunk's ready subjects go through each loaded module and end in
-    ``sink.predicted`` or ``sink.failed``, then ``sink.chunk_done``; a module that cannot
-    be loaded is reported once with ``sink.module_failed``. Every option of
+    Contract: every subject in ``plan.todo`` is made ready with
+    :func:`~mimir.pipeline.batch.prepare_one` and reaches ``sink.arrived`` exactly once;
+    every complete chunk's ready subjects go through
+    :func:`~mimir.execution.work.predict` and its result to ``sink.book``; a module that
+    cannot be loaded is reported once with ``sink.module_failed``. Every option of
     :class:`InferOptions` is honoured, or refused in ``check``.
     """
 
     def check(self, opts: InferOptions) -> None:
-        """Refuse options this backend cannot honour (UsageError), before any work."""
+        """Refuse options this backend cannot honour (UsageError), before anything is
+        read."""
+
+    def open(self, opts: InferOptions) -> None:
+        """Connect (where there is something to connect to) and refuse a device the
+        backend does not have (UsageError), before anything is written."""
+
+    def close(self) -> None:
+        """Release what ``open`` opened (also for a run that never reaches ``run``)."""
 
     def run(self, plan: Plan, cache: Cache, opts: InferOptions, modules: list,
             sink: ResultSink) -> BackendResult:

@@ -1,36 +1,38 @@
 """The Dask backend: ``infer`` on a Dask cluster.
 
-Subject preprocessing runs as one task per subject (``mimir.pipeline.batch.process_one``,
-writing into the shared image cache) and module inference as one task per fixed chunk of
-subjects; the client reports to the same sink as a local run, so results, failure
-records and ``--resume`` behave exactly as locally. Tasks are retried by Dask when they
-raise (``retries``) and rescheduled when a worker dies; a subject whose task keeps
-failing is recorded as failed, never lost. A module that cannot be loaded on a worker is
-reported once, as locally.
+One task per fixed chunk of subjects (:func:`mimir.execution.work.chunk_task`): on a
+worker, each subject is made ready exactly as locally (the cache lookup, stale-entry
+rebuild and preprocessing of :func:`mimir.pipeline.batch.prepare_one`), its image read,
+and the chunk predicted by every module on the device chosen on that worker. The client
+books each chunk's records and result in the same sink as a local run, so tables,
+failure records and ``--resume`` are the same. Dask reruns a task whose worker died
+(and ``retries`` times one that raised); a chunk whose task keeps failing is recorded as
+failed, never lost.
 
-The cache (and the modules) must be on a filesystem every worker can read and write.
-Dask is imported only here: the local default carries no Dask overhead.
+Before anything is written, :meth:`DaskBackend.check` connects, refuses options the
+cluster cannot honour (``--compile``; ``--workers``, which sets local processes: on a
+cluster, each worker process preprocesses one subject at a time, so the cluster's size
+sets the parallelism) and checks the device on every worker.
+
+The cache and the modules must be on a filesystem every worker can read and write.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-
-import numpy as np
 
 from mimir.cache.store import Cache
-from mimir.errors import UsageError
+from mimir.errors import Kind, UsageError
 from mimir.execution.backends.base import BackendResult
 from mimir.execution.options import InferOptions, parse_cluster
 from mimir.execution.plan import Plan
 from mimir.execution.sink import ResultSink
+from mimir.execution.work import ChunkResult, chunk_task
+from mimir.pipeline.batch import Record
 
+#: Dask reruns a task that raised this many times (a dead worker's tasks are rerun anyway).
 RETRIES = 2
-_ENGINES: dict = {}
-#: Marks a module that could not be loaded in a task's result.
-LOAD_FAILED = "load failed"
 
 
 def connect(scheduler: str | None = None, cluster: str | None = None):
@@ -38,7 +40,7 @@ def connect(scheduler: str | None = None, cluster: str | None = None):
 
     Returns (client, cluster or None); close both when done.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # lazy: Dask only for cluster runs
 
     if cluster is not None:
         n_workers = parse_cluster(cluster) or (os.cpu_count() or 1)
@@ -52,132 +54,101 @@ def connect(scheduler: str | None = None, cluster: str | None = None):
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
 
 
-def predict_chunk(module_paths: list[str], names: list[str], cache_root: str, device: str,
-                  precision: str, threads: int) -> dict:
-    """Run every module on a chunk of cached images (a task on a worker).
+def worker_device(device: str) -> str:
+    """The device a worker would use for ``--device`` (run on every worker up front);
+    "error: ..." when it has none such."""
+    from mimir.inference.engine import pick_device  # lazy: imports torch
 
-    Returns module name -> (mean, variance) arrays, -> (LOAD_FAILED, message) when the
-    module cannot be loaded, or -> an error message.
-    """
-    import torch
-
-    from mimir.errors import ModuleFormatError
-    from mimir.inference.engine import EngineOptions, LoadedModule
-    from mimir.modules.format import load_module
-
-    torch.set_num_threads(threads)
-    cache = Cache(cache_root)
-    images = np.stack([cache.read_image(n) for n in names])
-    out: dict = {}
-    for p in module_paths:
-        key = (p, device, precision)
-        try:
-            if key not in _ENGINES:
-                _ENGINES[key] = LoadedModule(load_module(p), EngineOptions(
-                    device=device, precision=precision))
-        except ModuleFormatError as exc:
-            out[Path(p).name] = (LOAD_FAILED, str(exc))
-            continue
-        eng = _ENGINES[key]
-        try:
-            out[eng.module.name] = eng.predict(images)
-        except Exception as exc:
-            out[eng.module.name] = f"{type(exc).__name__}: {exc}"
-    return out
+    try:
+        return pick_device(device)
+    except UsageError as exc:
+        return f"error: {exc}"
 
 
 class DaskBackend:
-    """Preprocessing and the modules as tasks on a Dask cluster."""
+    """Chunk tasks on a Dask cluster."""
 
     name = "dask"
 
+    def __init__(self):
+        self.client = None
+        self.cluster = None
+
     def check(self, opts: InferOptions) -> None:
-        """Refuse ``--compile``: every worker process would compile every network again
-        (a minute or more each on a CPU), for a speed-up smaller than that. Every other
-        option travels with the tasks."""
+        """Refuse what a cluster cannot honour (UsageError)."""
         if opts.compile:
             raise UsageError("--compile is not available with --scheduler/--cluster: each "
                              "Dask worker would compile every network again; run without "
                              "--compile, or locally")
+        if opts.workers != 1:
+            raise UsageError("--workers sets the preprocessing processes of a local run; on "
+                             "a Dask cluster each worker process preprocesses one subject at "
+                             "a time: grow the cluster instead (--cluster local:N, or more "
+                             "`dask worker` processes)")
+
+    def open(self, opts: InferOptions) -> None:
+        """Connect, and check the device on every worker (UsageError)."""
+        self.client, self.cluster = connect(opts.scheduler, opts.cluster)
+        devices = self.client.run(worker_device, opts.device)
+        bad = sorted(f"{w} ({d[7:]})" for w, d in devices.items() if d.startswith("error"))
+        if bad:
+            self.close()
+            raise UsageError(f"--device {opts.device}: not available on Dask worker(s) "
+                             f"{', '.join(bad)}")
+
+    def close(self) -> None:
+        """Disconnect (and stop a cluster this backend started)."""
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
 
     def run(self, plan: Plan, cache: Cache, opts: InferOptions, modules: list,
             sink: ResultSink) -> BackendResult:
-        from distributed import as_completed
+        from distributed import as_completed  # lazy: Dask only for cluster runs
 
-        from mimir.inference.engine import pick_device
-        from mimir.pipeline.batch import Record, process_one
-
-        device = pick_device(opts.device)
-        threads = opts.threads or 1
-        client, lc = connect(opts.scheduler, opts.cluster)
+        if self.client is None:
+            self.open(opts)
+        client = self.client
+        assert client is not None
         address = client.scheduler.address if client.scheduler else ""
         module_paths = [str(m.path.resolve()) for m in modules]
-        kinds: dict = {}
-        ac = as_completed()
-
-        def submit_chunk(c: int):
-            ok, _ = sink.ready(c)
-            if not ok:
-                return
-            f = client.submit(predict_chunk, module_paths, ok, str(cache.root), device,
-                              opts.precision, threads, retries=RETRIES, pure=False)
-            kinds[f.key] = ("pred", c, ok)
-            ac.add(f)
-
-        def arrived(rec: Record):
-            c = sink.arrived(rec, rec.status in ("done", "cached"))
-            if c is not None:
-                submit_chunk(c)
-
+        todo = set(plan.todo)
+        chunks = sorted(c for c, members in plan.chunk_members.items()
+                        if todo.intersection(members))
+        futures, chunk_of = [], {}
+        for c in chunks:
+            names = plan.chunk_members[c]
+            paths = [str(plan.by_name[n]) if plan.from_zips else None for n in names]
+            f = client.submit(chunk_task, names, paths, str(cache.root), module_paths, opts,
+                              retries=RETRIES, pure=False)
+            futures.append(f)
+            chunk_of[f.key] = c
+        device = ""
         try:
-            if plan.from_zips:
-                for n in plan.todo:
-                    f = client.submit(process_one, str(plan.by_name[n]), str(cache.root), None,
-                                      opts.limits, retries=RETRIES, pure=False)
-                    kinds[f.key] = ("pre", n)
-                    ac.add(f)
-            else:
-                for n in plan.todo:
-                    arrived(Record(name=n, path="", status="cached"))
-            for f in ac:
-                kind = kinds.pop(f.key)
-                if kind[0] == "pre":
-                    arrived(self._record(f, kind[1], plan))
-                else:
-                    self._chunk_result(f, kind[2], modules, sink)
+            for f in as_completed(futures):
+                c = chunk_of[f.key]
+                records, res = self._result(f, plan.chunk_members[c], plan)
+                for rec in records:
+                    sink.arrived(rec, rec.status in ("done", "cached"))
+                sink.ready(c)
+                sink.book(res)
+                device = device or res.device
         finally:
-            client.close()
-            if lc is not None:
-                lc.close()
+            self.close()
         failed = {f["module"] for f in sink.module_failures}
         return BackendResult(modules=[m for m in modules if m.name not in failed],
-                             device=device, threads=threads,
+                             device=device or opts.device, threads=opts.threads or 1,
                              description=f"dask {address}".strip())
 
     @staticmethod
-    def _record(f, name: str, plan: Plan):
-        from mimir.pipeline.batch import Record
-
+    def _result(f, names: list[str], plan: Plan) -> tuple[list[Record], ChunkResult]:
         try:
             return f.result()
         except Exception as exc:  # the task kept failing or killed its workers
-            return Record(name=name, path=str(plan.by_name[name]), status="failed",
-                          kind="internal error",
-                          message=f"subject {name}: {type(exc).__name__}: {exc}")
+            return ([Record(name=n, path=str(plan.by_name.get(n) or ""), status="failed",
+                            kind=Kind.INTERNAL_ERROR,
+                            message=f"subject {n}: {type(exc).__name__}: {exc}")
+                     for n in names], ChunkResult())
 
-    @staticmethod
-    def _chunk_result(f, names: list[str], modules: list, sink: ResultSink) -> None:
-        try:
-            res = f.result()
-        except Exception as exc:
-            sink.failed("all", names, exc)
-            return
-        for m in modules:
-            r = res.get(m.name)
-            if isinstance(r, tuple) and r and isinstance(r[0], str) and r[0] == LOAD_FAILED:
-                sink.module_failed(m.name, r[1])
-            elif isinstance(r, tuple):
-                sink.predicted(m.name, names, r[0], r[1])
-            else:
-                sink.failed(m.name, names, str(r))
-        sink.chunk_done(len(names))
