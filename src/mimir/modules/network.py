@@ -1,4 +1,4 @@
-"""The mean-variance regression networks: a backbone with ``fc`` -> 2T outputs.
+"""The mean-variance regression networks: a backbone with a linear head -> 2T outputs.
 
 Every backbone-specific fact comes from :mod:`mimir.modules.backbones`; this file builds
 networks for training (:func:`build_network`) and loads snapshots for prediction
@@ -12,12 +12,12 @@ from mimir.modules import backbones
 
 
 def feature_width(backbone: str) -> int:
-    """Width of the layer before ``fc``."""
+    """Width of the layer before the head."""
     return backbones.get(backbone).features
 
 
 def build_network(backbone: str, n_targets: int):
-    """A freshly initialised network with ``fc = Linear(features, 2 * n_targets)``.
+    """A freshly initialised network whose head is ``Linear(features, 2 * n_targets)``.
 
     No weights are downloaded.
     """
@@ -39,15 +39,16 @@ def network_from_state(backbone: str, n_targets: int, state: dict, where: str):
         When the head does not give 2 outputs per target or weights do not fit.
     """
     bb = backbones.get(backbone)
-    w = state.get("fc.weight")
+    key = f"{bb.head}.weight"
+    w = state.get(key)
     if w is None:
-        raise ModuleFormatError(f"{where}: no fc.weight in the snapshot; not a {backbone}")
+        raise ModuleFormatError(f"{where}: no {key} in the snapshot; not a {backbone}")
     want = (2 * n_targets, bb.features)
     if tuple(w.shape) != want:
         raise ModuleFormatError(
-            f"{where}: fc.weight has shape {tuple(w.shape)}, but metadata.txt lists "
+            f"{where}: {key} has shape {tuple(w.shape)}, but metadata.txt lists "
             f"{n_targets} targets, which needs {want} for a {backbone}")
-    import torch
+    import torch  # lazy: validating a module folder needs no torch
 
     # built without memory or random initialisation (the snapshot replaces every
     # weight); tensors are float32 whatever the stored precision

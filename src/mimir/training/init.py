@@ -19,7 +19,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mimir.errors import UsageError
+from mimir.errors import ModuleFormatError, UsageError
+from mimir.modules import backbones
+from mimir.modules.format import file_sha256
+from mimir.modules.snapshot import load_state_dict
 
 #: Initialisations ``--init`` offers (``file`` is set by ``--init-weights``).
 INITS = ("imagenet", "random", "file")
@@ -112,8 +115,6 @@ def imagenet_file(backbone: str, log=print) -> tuple[str, Path]:
 def resolve_init(kind: str, backbone: str, weights_file: str | os.PathLike | None = None,
                  log=print) -> InitSource:
     """Check and locate a run's initial weights (before any data is loaded)."""
-    from mimir.modules.format import file_sha256
-
     if weights_file is not None:
         if kind not in ("file", "imagenet"):
             raise UsageError("--init-weights FILE and --init random exclude each other")
@@ -131,24 +132,23 @@ def resolve_init(kind: str, backbone: str, weights_file: str | os.PathLike | Non
     return InitSource("imagenet", str(path), file_sha256(path), name)
 
 
-def load_backbone(net, source: InitSource, log=print) -> None:
-    """Load the backbone weights of ``source`` into ``net`` (``fc`` stays random)."""
+def load_backbone(net, source: InitSource, backbone: str, log=print) -> None:
+    """Load the backbone weights of ``source`` into ``net`` (the head, named by the
+    backbone registry, stays as initialised)."""
     if source.path is None:
         log("initial weights: random (--init random)")
         return
-    from mimir.errors import ModuleFormatError
-    from mimir.modules.snapshot import load_state_dict
-
     try:
         state = load_state_dict(source.path)
     except ModuleFormatError as exc:
         raise UsageError(f"initial weights: {exc}") from None
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    bb = backbones.get(backbone)
+    state = {k: v for k, v in state.items() if not bb.is_head(k)}
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise UsageError(f"{source.path}: weights do not fit the backbone: "
                          f"{str(exc).splitlines()[-1].strip()}") from None
-    if unexpected or [k for k in missing if not k.startswith("fc.")]:
+    if unexpected or [k for k in missing if not bb.is_head(k)]:
         raise UsageError(f"{source.path}: weights do not fit a {type(net).__name__} backbone")
     log(f"initial weights: {source.weights or source.path}")

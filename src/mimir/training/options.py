@@ -25,8 +25,8 @@ def _backbone(name: str) -> str:
 
 
 TRAINING_OPTIONS = OptionSet(
-    Opt("backbone", "resnet50", "Network family (resnet50 as published; `mimir train "
-        "--help` lists those available).", check=_backbone),
+    Opt("backbone", "resnet50", f"Network family: {', '.join(backbones.names())} (resnet50 "
+        "as published).", check=_backbone),
     Opt("iterations", 10000, "Training iterations (batches of --batch-size images).",
         minimum=1),
     Opt("batch_size", 32, "Images per training batch.", minimum=1),

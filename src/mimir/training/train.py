@@ -201,7 +201,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     torch.manual_seed(config.seed)
     net = build_network(config.backbone, len(data.targets))
     if source is not None:
-        load_backbone(net, source, log)
+        load_backbone(net, source, config.backbone, log)
     net = net.to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)

@@ -3,8 +3,9 @@
 A :class:`Backbone` says everything MIMIR needs to know about a backbone: its feature
 width (the input of ``fc``, which gives 2 outputs per target), how training builds it
 (with torchvision's initialisation), how prediction builds it (without random
-initialisation, to receive a snapshot's weights), and how its BatchNorm layers fold into
-the convolutions for inference. Module validation, training, the engine and the command
+initialisation, to receive a snapshot's weights), how its BatchNorm layers fold into
+the convolutions for inference, and the name of its head (the linear layer giving 2
+outputs per target). Module validation, training, the engine and the command
 line's help all derive from this registry.
 
 Adding a backbone is one file in this folder that calls :func:`register`; files here are
@@ -31,13 +32,17 @@ class Backbone:
     name : str
         As written in ``module.json`` and ``--backbone`` (``resnet50``).
     features : int
-        Width of the layer before ``fc``.
+        Width of the layer before the head.
     build_training : callable(n_outputs) -> torch.nn.Module
         A freshly initialised network for training (torchvision's initialisation).
     build_inference : callable(n_outputs) -> torch.nn.Module
         The same architecture and parameter names, made to receive a snapshot's weights.
     fold_batchnorm : callable(net) -> net
         Fold the eval-mode network's BatchNorm layers into its convolutions.
+    head : str
+        The head's name in the state dict (``fc`` for ResNets: ``fc.weight`` has shape
+        (2T, features)); every other weight is the backbone's, which an ImageNet start
+        replaces.
     """
 
     name: str
@@ -45,6 +50,11 @@ class Backbone:
     build_training: Callable
     build_inference: Callable
     fold_batchnorm: Callable
+    head: str = "fc"
+
+    def is_head(self, key: str) -> bool:
+        """Whether a state-dict key belongs to the head."""
+        return key.startswith(self.head + ".")
 
 
 _REGISTRY: dict[str, Backbone] = {}
