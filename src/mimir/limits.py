@@ -10,6 +10,7 @@ the physical bounds of :mod:`mimir.pipeline.bounds` do.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 GiB = 1 << 30
@@ -54,3 +55,12 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system tells it); worker
+    processes beyond this number only add memory, so they are capped to it."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

@@ -11,6 +11,7 @@ from mimir.api.images import SHOW_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
 from mimir.cli.options import spec_options
+from mimir.limits import usable_cpus
 from mimir.pipeline.options import PREPROCESS_OPTIONS
 
 
@@ -25,6 +26,10 @@ def preprocess(
     options: dict,
 ):
     """Make the MIMIR 2D image of every subject (cached subjects are skipped)."""
+    if options["workers"] > usable_cpus():
+        err.print(f"[yellow]--workers {options['workers']}: this machine has "
+                  f"{usable_cpus()} CPUs; at most {usable_cpus()} worker processes will "
+                  "run[/yellow]")
     with progress_bar() as bar:
         task = None
 

@@ -31,6 +31,7 @@ from mimir.execution.outdir import RunLock, ensure_folder, owned_files, prepare
 from mimir.execution.plan import make_plan, subject_paths
 from mimir.execution.sink import Hooks, ResultSink
 from mimir.execution.tables import write_outputs
+from mimir.limits import usable_cpus
 
 
 @dataclass
@@ -130,6 +131,10 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     by_name, from_zips = subject_paths(inputs or [], cache_dir, opts)
     if opts.shard is not None:
         out = out / "shards" / f"{opts.shard[0]}-of-{opts.shard[1]}"
+    if opts.workers > usable_cpus():
+        log(f"--workers {opts.workers}: this machine has {usable_cpus()} CPUs; at most "
+            f"{usable_cpus()} worker processes will run")
+    new = _missing_folders([cache_dir.root] if from_zips else []) + _missing_folders([out])
     try:
         backend.open(opts)  # the device, and a cluster's workers, before anything is written
         if from_zips:
@@ -139,8 +144,39 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
             lock.acquire(opts.command or " ".join(sys.argv))
             return _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name,
                         from_zips, t_start)
+    except UsageError:
+        for folder in new:  # a usage error leaves nothing behind
+            _remove_empty(folder)
+        raise
     finally:
         backend.close()
+
+
+def _missing_folders(paths: list[Path]) -> list[Path]:
+    """The topmost folders of ``paths`` that do not exist yet."""
+    out = []
+    for p in paths:
+        p = Path(p).absolute()
+        top = None
+        while not p.exists() and p != p.parent:
+            top, p = p, p.parent
+        if top is not None:
+            out.append(top)
+    return out
+
+
+def _remove_empty(folder: Path) -> None:
+    """Remove a folder this run created, if it holds nothing but empty folders and the
+    run's own lock and state."""
+    for leftover in (folder.glob("**/.mimir/lock"), folder.glob("**/.mimir/state.json")):
+        for p in leftover:
+            p.unlink(missing_ok=True)
+    for d in sorted((p for p in folder.glob("**/*") if p.is_dir()), key=lambda p: -len(
+            p.parts)) + [folder]:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, from_zips,

@@ -26,7 +26,7 @@ import numpy as np
 
 from mimir.cache.store import Cache, CacheEntry, CacheError
 from mimir.errors import NO_SPACE, Kind, SubjectError, disk_full, failure_row
-from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.limits import DEFAULT_LIMITS, Limits, usable_cpus
 from mimir.notes import Note
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
 from mimir.pipeline.allocator import tune_allocator
@@ -192,7 +192,8 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
     cache : Cache
         Where images go; subjects already there are not redone.
     workers : int
-        Worker processes (1: work in this process).
+        Worker processes (1: work in this process); at most the CPUs this process may
+        use (:func:`mimir.limits.usable_cpus`).
     volumes_dir : path-like, optional
         Also write NIfTI volumes there (subjects already cached are redone when their
         volumes are missing).
@@ -214,6 +215,7 @@ def iter_preprocess(paths: list[Path], cache: Cache, workers: int = 1,
         else:
             todo.append(p)
     vdir = str(volumes_dir) if volumes_dir is not None else None
+    workers = min(workers, usable_cpus())  # more processes than CPUs only add memory
     if workers <= 1 or len(todo) <= 1:
         for p in todo:
             yield prepare_one(str(p), str(cache.root), vdir, limits)
