@@ -139,7 +139,7 @@ def cache_verify(cache: str | os.PathLike, **options) -> dict:
     return verify(cache, check_sources=o.check_sources)
 
 
-_STATION = {"minimum": 1, "maximum": 6, "type": int}
+_STATION: dict = {"minimum": 1, "maximum": 6, "type": int}
 PHANTOM_OPTIONS = OptionSet(
     Opt("n", 8, "Number of subjects.", minimum=1),
     Opt("seed", 0, "Seed: same seed and options give byte-identical zips."),

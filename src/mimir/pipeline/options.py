@@ -7,6 +7,7 @@ by ``preprocess`` (:class:`PreprocessOptions`) and ``infer``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mimir.errors import UsageError
@@ -25,7 +26,7 @@ def whole_number(value, what: str, minimum: int) -> int:
     return value
 
 
-def existing_file(flag: str, what: str = "no such file") -> object:
+def existing_file(flag: str, what: str = "no such file") -> Callable[[Path], Path]:
     """A check: the path is a file."""
     def check(path: Path) -> Path:
         if not path.is_file():
@@ -34,7 +35,7 @@ def existing_file(flag: str, what: str = "no such file") -> object:
     return check
 
 
-def existing_folder(flag: str) -> object:
+def existing_folder(flag: str) -> Callable[[Path], Path]:
     """A check: the path is a folder."""
     def check(path: Path) -> Path:
         if not path.is_dir():
