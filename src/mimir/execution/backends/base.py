@@ -45,6 +45,12 @@ class Backend(Protocol):
     :class:`InferOptions` is honoured, or refused in ``check``.
     """
 
+    name: str
+
+    @staticmethod
+    def wants(opts: InferOptions) -> bool:
+        """Whether the options ask for this backend."""
+
     def check(self, opts: InferOptions) -> None:
         """Refuse options this backend cannot honour (UsageError), before anything is
         read."""

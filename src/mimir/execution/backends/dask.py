@@ -70,6 +70,11 @@ class DaskBackend:
 
     name = "dask"
 
+    @staticmethod
+    def wants(opts: InferOptions) -> bool:
+        """``--scheduler`` or ``--cluster`` given."""
+        return opts.distributed
+
     def __init__(self):
         self.client = None
         self.cluster = None

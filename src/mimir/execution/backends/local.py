@@ -30,6 +30,11 @@ class LocalBackend:
 
     name = "local"
 
+    @staticmethod
+    def wants(opts: InferOptions) -> bool:
+        """The default: always possible."""
+        return True
+
     def check(self, opts: InferOptions) -> None:
         """Every option works locally."""
 
