@@ -32,7 +32,7 @@ def _classes() -> dict[str, Any]:
         for obj in vars(mod).values():
             if isinstance(obj, type) and obj.__module__ == mod.__name__ \
                     and hasattr(obj, "wants") and hasattr(obj, "run"):
-                found[getattr(obj, "name")] = obj
+                found[obj.name] = obj  # type: ignore[attr-defined]
     return found
 
 
