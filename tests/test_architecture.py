@@ -99,6 +99,42 @@ def test_the_loop_detector_finds_a_loop():
     assert _cycle({("a", "b"): [], ("b", "c"): []}) is None
 
 
+def _module_of(f: Path) -> str:
+    rel = f.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def file_edges() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (``from pkg import name`` counts as an
+    import of ``pkg.name`` when that is a module), leaving out imports marked
+    ``# lazy`` (made inside a function on purpose, for a heavy library)."""
+    files = {_module_of(f): f for f in SRC.rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for mod, f in files.items():
+        text = f.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and "# lazy" in " ".join(
+                    lines[node.lineno - 1:node.end_lineno]):
+                continue
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files
+                           else node.module for a in node.names]
+            for t in targets:
+                if t in files and t != mod:
+                    edges.setdefault(mod, set()).add(t)
+    return edges
+
+
+def test_no_import_circle_between_files():
+    edges = {(a, b): [] for a, bs in file_edges().items() for b in bs}
+    assert _cycle(edges) is None, _cycle(edges)
+
+
 def test_no_source_file_is_over_500_lines():
     long = {str(f.relative_to(SRC)): n for f in SRC.rglob("*.py")
             if (n := len(f.read_text(encoding="utf-8").splitlines())) > 500}

@@ -190,7 +190,8 @@ def test_modules_listed_after_one_flag(module50, cache_dir, tmp_path, monkeypatc
     """``--modules A B`` (the original's style) works through the console script."""
     import sys
 
-    from mimir.cli.app import expand_list_options, main
+    from mimir.cli import main
+    from mimir.cli.app import expand_list_options
 
     assert expand_list_options(["infer", "z", "--modules", "a", "b", "-o", "x"]) == [
         "infer", "z", "--modules", "a", "--modules", "b", "-o", "x"]

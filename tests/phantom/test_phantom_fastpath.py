@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mimir.phantom.cohort import truth_row
-from mimir.phantom.fastpath import fast_image, fast_subject
+from mimir.phantom.fastpath import fast_image, fast_subject, truth_row
 from mimir.phantom.subject import draw_cohort
 from mimir.phantom.variants import Variants
 from mimir.pipeline import preprocess_subject

@@ -4,7 +4,7 @@
 parameters and truth (more subcutaneous fat, more ASAT; more visceral share, more VAT;
 weight from the whole-body tissue volumes; liver fat as painted) are checked on
 subjects changed with :func:`dataclasses.replace` and measured with
-:func:`mimir.phantom.cohort.truth_row`.
+:func:`mimir.phantom.fastpath.truth_row`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mimir.phantom.anatomy import TISSUES, render, signals
-from mimir.phantom.cohort import truth_row
+from mimir.phantom.fastpath import truth_row
 from mimir.phantom.geometry import output_grid
 from mimir.phantom.subject import draw_cohort
 from mimir.phantom.zipwrite import subject_geometry

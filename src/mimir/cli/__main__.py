@@ -1,5 +1,5 @@
 """``python -m mimir.cli``: the ``mimir`` command."""
 
-from mimir.cli.app import main
+from mimir.cli import main
 
 main()

@@ -1,10 +1,14 @@
-"""The typer application and its subcommands."""
+"""The typer application (the ``*_cmd`` modules add their commands to it; the package
+``mimir.cli`` imports them all)."""
 
 from __future__ import annotations
+
+import os
 
 import typer
 
 from mimir._version import __version__
+from mimir.logs import ENV_VERBOSE, capture_library_warnings
 
 app = typer.Typer(
     name="mimir",
@@ -29,28 +33,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
                                        "warnings (numpy, pydicom) on the terminal; they "
                                        "always go to the log ($MIMIR_HOME/mimir.log).")):
     """MIMIR command line."""
-    import os
-
-    from mimir.logs import ENV_VERBOSE, capture_library_warnings
-
     os.environ[ENV_VERBOSE] = "1" if verbose else "0"
     capture_library_warnings(verbose)
-
-
-def _register() -> None:
-    from mimir.cli import (  # noqa: F401
-        cache_cmd,
-        demo_cmd,
-        infer_cmd,
-        phantom_cmd,
-        preprocess_cmd,
-        qc_cmd,
-        report_cmd,
-        train_cmd,
-    )
-
-
-_register()
 
 
 def expand_list_options(argv: list[str], names=("--modules", "-m")) -> list[str]:
@@ -74,10 +58,3 @@ def expand_list_options(argv: list[str], names=("--modules", "-m")) -> list[str]
                 first = False
                 i += 1
     return out
-
-
-def main() -> None:
-    """Console-script entry point."""
-    import sys
-
-    app(args=expand_list_options(sys.argv[1:]))

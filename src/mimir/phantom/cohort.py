@@ -9,29 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from mimir.errors import UsageError
-from mimir.phantom.geometry import output_grid
-from mimir.phantom.subject import PhantomSubject, draw_cohort
-from mimir.phantom.truth import TRUTH_COLUMNS, measure_truth
+from mimir.phantom.fastpath import fast_image, truth_row
+from mimir.phantom.subject import draw_cohort
+from mimir.phantom.truth import TRUTH_COLUMNS
 from mimir.phantom.variants import CLEAN, Variants
-from mimir.phantom.zipwrite import (
-    knee_cut_subject,
-    subject_geometry,
-    write_subject_zip,
-    zip_name,
-)
+from mimir.phantom.zipwrite import write_subject_zip, zip_name
 
 TRUTH_FILE = "truth.csv"
-
-
-def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN) -> dict:
-    """The truth of a subject as written to ``truth.csv``."""
-    stations = subject_geometry(subject, seed)
-    if variants.knee_cut:
-        subject = knee_cut_subject(subject, stations)
-    grid = output_grid(stations)
-    row = measure_truth(subject, grid)
-    row["name"] = zip_name(subject.eid).split(".")[0]
-    return row
 
 
 #: Module target names of the truth columns (``truth.meta.csv``).
@@ -123,7 +107,6 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
 
 def _fast_one(args):
     from mimir.cache.store import Cache, CacheEntry
-    from mimir.phantom.fastpath import fast_image
     from mimir.pipeline.allocator import tune_allocator
 
     tune_allocator()

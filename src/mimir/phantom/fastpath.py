@@ -23,9 +23,11 @@ import numpy as np
 
 from mimir.fusion.pipeline import fuse_stations
 from mimir.fusion.stations import Station, make_consistent
-from mimir.phantom.geometry import PIXEL_SPACING_TEXT, StationGeometry
+from mimir.phantom.geometry import PIXEL_SPACING_TEXT, StationGeometry, output_grid
 from mimir.phantom.scanner import station_gains, to_uint16
 from mimir.phantom.subject import PhantomSubject
+from mimir.phantom.truth import measure_truth
+from mimir.phantom.variants import CLEAN, Variants
 from mimir.phantom.zipwrite import (
     _ds,
     _series_time,
@@ -34,6 +36,18 @@ from mimir.phantom.zipwrite import (
     subject_geometry,
     zip_name,
 )
+
+
+def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN) -> dict:
+    """The truth of a subject as written to ``truth.csv``."""
+    stations = subject_geometry(subject, seed)
+    if variants.knee_cut:
+        subject = knee_cut_subject(subject, stations)
+    grid = output_grid(stations)
+    row = measure_truth(subject, grid)
+    row["name"] = zip_name(subject.eid).split(".")[0]
+    return row
+
 
 
 @dataclass
@@ -83,9 +97,6 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
     -------
     FastSubject
     """
-    from mimir.phantom.cohort import truth_row
-    from mimir.phantom.variants import CLEAN, Variants
-
     stations = subject_geometry(subject, seed)
     body = knee_cut_subject(subject, stations) if knee_cut else subject
     # the zip writer's noise stream and gains, consumed in the same order
