@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
+
 class Kind:
     """The failure kinds, as constants (the text is what ``failures.csv`` shows)."""
 
