@@ -29,6 +29,7 @@ class Kind:
     CACHE_CORRUPT = "cache corrupt"
     EXCLUDED = "excluded"
     MODULE_ERROR = "module error"
+    NON_FINITE_PREDICTION = "non-finite prediction"
     INTERNAL_ERROR = "internal error"
 
 
@@ -76,6 +77,9 @@ FAILURES: dict[str, FailureKind] = {f.kind: f for f in (
                 "the run", True),
     FailureKind(Kind.MODULE_ERROR, "a module could not predict this subject (e.g. out of "
                 "memory on the device)", False),
+    FailureKind(Kind.NON_FINITE_PREDICTION, "a module's prediction for this subject (a "
+                "mean, variance, sd or interval bound) is not a finite number; that "
+                "module's values for the subject are left empty", False),
     FailureKind(Kind.INTERNAL_ERROR, "a bug in MIMIR or a crash of a library or worker "
                 "process; the message says where", False),
 )}
