@@ -14,6 +14,8 @@ file, or JSON nested 400,000 levels deep (Python's parser then raises
 - :func:`read_regular` reads at most ``max_bytes`` (checked on the open file, and again
   while reading, so a file that grows is refused too).
 - :func:`load_json` refuses nesting deeper than ``max_depth`` before parsing.
+- :func:`zip_layout_problem` finds a zip whose central directory points its members
+  outside the file (a bogus directory offset), which ``zipfile`` opens but cannot read.
 
 Every refusal is an :class:`UntrustedFile` naming the path and what is wrong; callers
 turn it into their own error (a corrupt cache entry, a module format error, a usage
@@ -31,6 +33,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+from zipfile import ZipFile
 
 from mimir.errors import MimirError
 
@@ -185,3 +188,27 @@ def load_json(data: bytes | str, where: str | os.PathLike,
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise UntrustedFile(f"{where}: not valid JSON ({exc})") from None
+
+
+def zip_layout_problem(zf: ZipFile, size: int) -> str | None:
+    """Why the members of an opened zip cannot be where its central directory says
+    (None when they can).
+
+    ``zipfile`` shifts every member's offset by the difference between where the end
+    record says the central directory starts and where it really is (room for data put
+    before the zip); a bogus offset in the end record makes that shift absurd and every
+    member unreadable ("Invalid argument" from a seek before the file's start).
+
+    Parameters
+    ----------
+    zf : ZipFile
+    size : int
+        The zip's size in bytes.
+    """
+    end = getattr(zf, "start_dir", size)
+    for info in zf.infolist():
+        if not 0 <= info.header_offset <= end - 30:
+            return (f"its central directory places member {info.filename!r} at byte "
+                    f"{info.header_offset}, outside the file's {size} bytes (a bogus "
+                    "central-directory offset)")
+    return None
