@@ -60,10 +60,12 @@ FAILURES: dict[str, FailureKind] = {f.kind: f for f in (
     FailureKind(Kind.NO_MANIFEST, "no manifest, and the DICOM headers do not say which "
                 "slices are water and fat", True),
     FailureKind(Kind.MISSING_WATER_FAT, "the zip lacks the water or the fat series", True),
-    FailureKind(Kind.INCONSISTENT_STATIONS, "stations whose slices contradict each other "
-                "(sizes, spacing, positions)", True),
-    FailureKind(Kind.CORRUPT_DICOM, "a member cannot be decompressed or decoded as DICOM",
-                True),
+    FailureKind(Kind.INCONSISTENT_STATIONS, "slices that contradict each other (sizes, "
+                "spacing, positions, orientation, rescale; another patient's or study's "
+                "slice)", True),
+    FailureKind(Kind.CORRUPT_DICOM, "a member cannot be decompressed or decoded as DICOM, "
+                "or its header contradicts field 20201's data (pixel layout, orientation, "
+                "photometric interpretation, frames, high bit, rescale)", True),
     FailureKind(Kind.LIMIT_EXCEEDED, "the zip exceeds a resource limit (bytes, members, "
                 "pixels); see the --max-* options", True),
     FailureKind(Kind.IMPLAUSIBLE_GEOMETRY, "stations placed or sized beyond what a body "

@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import BinaryIO
 from zipfile import ZipFile
 
-from mimir.errors import MimirError
-
 _FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
           | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 #: JSON nesting accepted by :func:`load_json` (MIMIR's own files nest 4 levels at most).
@@ -44,9 +42,10 @@ MAX_JSON_DEPTH = 32
 _JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
-class UntrustedFile(MimirError):
+class UntrustedFile(Exception):
     """A file that is not what it should be: a link, a FIFO or device, too large,
-    unreadable, or JSON nested too deeply."""
+    unreadable, or JSON nested too deeply. (Not a ``MimirError``: this layer imports
+    nothing of MIMIR's; callers turn it into their own error.)"""
 
 
 def _kind(mode: int) -> str:

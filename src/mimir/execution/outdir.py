@@ -210,7 +210,7 @@ class RunLock:
             _PREPARED.discard(_key(out))
             try:
                 seal(out)
-            except (OSError, MimirError):
+            except (OSError, MimirError, UntrustedFile):
                 pass  # no record: a later run checks these outputs by name alone
         holder = self._holder()
         if holder is not None and holder.get("pid") == self.mine["pid"] and \
