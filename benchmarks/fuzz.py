@@ -1,7 +1,9 @@
 """Fuzz run: ``make fuzz`` (or ``python benchmarks/fuzz.py --cases N --workers 2``).
 
 Mutates phantom zips (``tests/fuzz/engine.py``: zip byte flips and truncation, field-20201
-header values, pixel data lengths, missing and duplicate members, bogus manifests, ...)
+header values, pixel data lengths, missing and duplicate members, bogus manifests, and
+``tests/fuzz/headers.py``: orientation, photometric interpretation, frames, high bit,
+rescale, a foreign patient's slice, ...)
 and preprocesses each, in worker processes; every case must be cached with its base
 subject's image, fail with a named kind, or (for irregularities the cohort has) be
 cached with a warning, and no worker may reach 3 GB of resident memory. ``--write

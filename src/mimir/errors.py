@@ -29,6 +29,7 @@ class Kind:
     CACHE_CORRUPT = "cache corrupt"
     EXCLUDED = "excluded"
     MODULE_ERROR = "module error"
+    NON_FINITE_PREDICTION = "non-finite prediction"
     INTERNAL_ERROR = "internal error"
 
 
@@ -59,10 +60,12 @@ FAILURES: dict[str, FailureKind] = {f.kind: f for f in (
     FailureKind(Kind.NO_MANIFEST, "no manifest, and the DICOM headers do not say which "
                 "slices are water and fat", True),
     FailureKind(Kind.MISSING_WATER_FAT, "the zip lacks the water or the fat series", True),
-    FailureKind(Kind.INCONSISTENT_STATIONS, "stations whose slices contradict each other "
-                "(sizes, spacing, positions)", True),
-    FailureKind(Kind.CORRUPT_DICOM, "a member cannot be decompressed or decoded as DICOM",
-                True),
+    FailureKind(Kind.INCONSISTENT_STATIONS, "slices that contradict each other (sizes, "
+                "spacing, positions, orientation, rescale; another patient's or study's "
+                "slice)", True),
+    FailureKind(Kind.CORRUPT_DICOM, "a member cannot be decompressed or decoded as DICOM, "
+                "or its header contradicts field 20201's data (pixel layout, orientation, "
+                "photometric interpretation, frames, high bit, rescale)", True),
     FailureKind(Kind.LIMIT_EXCEEDED, "the zip exceeds a resource limit (bytes, members, "
                 "pixels); see the --max-* options", True),
     FailureKind(Kind.IMPLAUSIBLE_GEOMETRY, "stations placed or sized beyond what a body "
@@ -76,6 +79,9 @@ FAILURES: dict[str, FailureKind] = {f.kind: f for f in (
                 "the run", True),
     FailureKind(Kind.MODULE_ERROR, "a module could not predict this subject (e.g. out of "
                 "memory on the device)", False),
+    FailureKind(Kind.NON_FINITE_PREDICTION, "a module's prediction for this subject (a "
+                "mean, variance, sd or interval bound) is not a finite number; that "
+                "module's values for the subject are left empty", False),
     FailureKind(Kind.INTERNAL_ERROR, "a bug in MIMIR or a crash of a library or worker "
                 "process; the message says where", False),
 )}

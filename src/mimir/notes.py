@@ -25,6 +25,10 @@ CODES: dict[str, str] = {
     "water_fat_size_mismatch": "water and fat of a station differ in size; both cropped",
     "stations_do_not_meet": "neighbouring stations do not overlap",
     "cache_rebuilt": "a damaged, replaced or stale cache entry was made again from its zip",
+    "orientation_missing": "slices without ImageOrientationPatient, read as the axial "
+                           "slices the procedure assumes",
+    "rescale_ignored": "slices declare a rescale (slope, intercept) other than the "
+                       "identity; the stored values were used, as the procedure does",
     "other": "a warning without a code (written by an older version)",
 }
 __doc__ += "\n" + "\n".join(f"- ``{k}``: {v}." for k, v in CODES.items())

@@ -26,7 +26,6 @@ and without irregular variants, and one full-size clean phantom.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import io
 import json
@@ -44,7 +43,10 @@ from mimir.phantom.geometry import PIXEL_SPACING
 from mimir.phantom.subject import draw_cohort
 from mimir.phantom.variants import Variants
 from mimir.phantom.zipwrite import subject_geometry, write_subject_zip
+from tests.fuzz.headers import MAKERS as HEADER_MAKERS
 from tests.fuzz.recode import get_value, set_value, strip_preamble, text_value, us_value
+from tests.fuzz.values import US_POOLS, pixel_data_value, position_value, size_value, spacing_value
+from tests.fuzz.zipedit import Edit, Mutation
 
 #: (rows, slices, slice spacing) of the small phantom's stations; 56 columns.
 MINI_TABLE = ((46, 16, 3.0), (48, 11, 4.5), (48, 11, 4.5), (48, 11, 4.5), (44, 18, 3.5),
@@ -77,6 +79,13 @@ FAMILIES = {
     "duplicate": (7, {EQ, FAIL}),
     "manifest": (8, {EQ, ANN, FAIL}),
     "fallback": (4, {EQ}),
+    # fields that change what the pixels mean (tests/fuzz/headers.py)
+    "orientation": (HEADER_MAKERS["orientation"][0], {EQ, FAIL}),
+    "photometric": (HEADER_MAKERS["photometric"][0], {EQ, FAIL}),
+    "frames": (HEADER_MAKERS["frames"][0], {EQ, FAIL}),
+    "high_bit": (HEADER_MAKERS["high_bit"][0], {EQ, FAIL}),
+    "rescale": (HEADER_MAKERS["rescale"][0], {EQ, FAIL}),
+    "foreign_slice": (HEADER_MAKERS["foreign_slice"][0], {FAIL}),
 }
 
 
@@ -183,182 +192,6 @@ class Base:
         z = self.info[self.series_members(sn)[0]][2]
         return [s for s in self.wf_series()
                 if abs(self.info[self.series_members(s)[0]][2] - z) < 1e-3]
-
-
-# zip building ---------------------------------------------------------------------------
-
-def _copy_raw(zw: zipfile.ZipFile, raw: bytes, info: zipfile.ZipInfo) -> None:
-    """Append a member of another zip (``raw``) to ``zw`` as it is, compressed data and
-    all (no recompression)."""
-    start = info.header_offset
-    n, m = struct.unpack_from("<HH", raw, start + 26)
-    end = start + 30 + n + m + info.compress_size
-    new = copy.copy(info)
-    new.header_offset = zw.fp.tell()
-    zw.fp.write(raw[start:end])
-    zw.filelist.append(new)
-    zw.NameToInfo[new.filename] = new
-    zw.start_dir = zw.fp.tell()
-
-
-def zip_bytes(members: list, base: Base) -> bytes:
-    """A zip of ``members`` (duplicates allowed). Members that are the base's own
-    (the same bytes object under the same name) are copied compressed; others are
-    deflated."""
-    buf = io.BytesIO()
-    orig = base.by_name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zipfile warns about duplicate names
-        with zipfile.ZipFile(buf, "w") as zw:
-            for name, data in members:
-                if name in orig and data is orig[name][0]:
-                    _copy_raw(zw, base.raw, orig[name][1])
-                    continue
-                info = zipfile.ZipInfo(name, date_time=(2015, 8, 30, 10, 11, 12))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zw.writestr(info, data, compresslevel=1)
-    return buf.getvalue()
-
-
-@dataclass
-class Mutation:
-    family: str
-    detail: str
-    data: bytes = b""
-
-
-class Edit:
-    """A mutable copy of a base's members and manifest text."""
-
-    def __init__(self, base: Base):
-        self.base = base
-        self.members = list(base.members)
-        self.manifest_text = None
-        if base.manifest is not None:
-            self.manifest_text = dict(base.members)[base.manifest].decode("latin-1")
-
-    def get(self, name: str) -> bytes:
-        return next(d for n, d in self.members if n == name)
-
-    def put(self, name: str, data: bytes) -> None:
-        self.members = [(n, data if n == name else d) for n, d in self.members]
-
-    def drop(self, name: str) -> None:
-        self.members = [(n, d) for n, d in self.members if n != name]
-
-    def drop_row(self, name: str) -> None:
-        if self.manifest_text is not None:
-            lines = self.manifest_text.splitlines(keepends=True)
-            self.manifest_text = "".join(x for x in lines if not x.startswith(name + ","))
-
-    def zip(self) -> bytes:
-        members = self.members
-        if self.manifest_text is not None and self.base.manifest is not None:
-            text = self.manifest_text.encode("latin-1")
-            if text != self.base.by_name[self.base.manifest][0]:
-                members = [(n, text if n == self.base.manifest else d) for n, d in members]
-        return zip_bytes(members, self.base)
-
-
-# values ---------------------------------------------------------------------------------
-
-def _fmt(v: float) -> str:
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return repr(float(v))
-
-
-def _hostile_number(rng) -> float:
-    return float(rng.choice([np.nan, np.inf, -np.inf, 1e9, -1e9, 1e30, -1e30,
-                             rng.uniform(5001, 1e7) * rng.choice([-1, 1])]))
-
-
-def position_value(rng, pos: list[float], scope: str, dz: float,
-                   z_top: float) -> tuple[str, str]:
-    """A new ImagePositionPatient text for a slice at ``pos`` and what it is.
-
-    ``z_top`` is the top slice's z of the series or station in scope. Station-wide
-    values are consistent within the station but implausible: beyond the scanner's
-    reach, a slice spacing over 10 mm, or a station far from the others.
-    """
-    x, y, z = pos
-    options = ["coordinate", "all", "malformed", "zeros", "collapse"]
-    if scope == "slice":
-        options += ["z_off_grid", "xy_shift", "z_off_grid"]
-    elif scope == "series":
-        options += ["series_shift"]
-    else:
-        options += ["station_far_z", "station_far_x", "station_stretch"]
-    what = str(rng.choice(options))
-    if what == "coordinate":
-        v = list(pos)
-        v[int(rng.integers(3))] = _hostile_number(rng)
-    elif what == "all":
-        v = [float(rng.choice([1e9, -1e9]))] * 3
-    elif what == "zeros":
-        v = [0.0, 0.0, 0.0]
-    elif what == "collapse":  # every slice in scope at one z (the caller passes the same)
-        v = [x, y, -123.25]
-    elif what == "z_off_grid":
-        k = int(rng.integers(-3, 4))
-        v = [x, y, z + dz * (k + rng.uniform(0.05, 0.95))]
-    elif what == "xy_shift":
-        v = list(pos)
-        v[int(rng.integers(2))] += float(rng.uniform(0.05, 50)) * float(rng.choice([-1, 1]))
-    elif what == "series_shift":
-        v = [x, y, z + float(rng.uniform(1, 50))]
-    elif what == "station_far_z":
-        v = [x, y, z + float(rng.uniform(2100, 3800))]
-    elif what == "station_far_x":
-        v = [x + float(rng.uniform(800, 3000)) * float(rng.choice([-1, 1])), y, z]
-    elif what == "station_stretch":
-        v = [x, y, z_top + (z - z_top) * float(rng.uniform(10.5, 100)) / dz]
-    else:
-        return str(rng.choice(["abc\\def\\ghi", "", "1\\2", "1\\2\\3\\4", "1e999\\0\\0",
-                               "nan\\nan\\nan", "\\\\"])), "malformed"
-    return "\\".join(_fmt(c) for c in v), what
-
-
-def spacing_value(rng, scope: str) -> str:
-    """A PixelSpacing text: out of range, non-finite or malformed; for a single slice
-    also plausible values that differ from the rest of its series."""
-    pool = ["nan", "inf", "-inf", "0", "-2.23214293", "1e9", "1e-9", "0.1", "6", "50",
-            "1e30", "abc", "2.23214293", "2.2\\2.2\\2.2", ""]
-    if scope == "slice":
-        pool += ["2.0\\2.0", "2.5\\2.23214293", "2.23214293\\2.2"]
-    v = str(rng.choice(pool))
-    if "\\" in v or v in ("", "2.23214293"):
-        return v
-    other = "2.23214293" if rng.random() < 0.5 else v
-    return f"{v}\\{other}" if rng.random() < 0.5 else f"{other}\\{v}"
-
-
-US_POOLS = {
-    "SamplesPerPixel": [0, 2, 3, 65535],
-    "BitsAllocated": [0, 1, 8, 12, 15, 17, 32, 64, 65535],
-    "BitsStored": [0, 8, 12, 16, 17, 32, 65535],
-    "PixelRepresentation": [1, 2, 65535],
-}
-
-
-def size_value(rng, original: int) -> int:
-    """A Rows or Columns value other than ``original``."""
-    pool = [0, 1, 2, original - 1, original + 1, 223, 225, 2 * original, original // 2,
-            65535]
-    return int(rng.choice([v for v in pool if v != original and 0 <= v <= 65535]))
-
-
-def pixel_data_value(rng, raw: bytes) -> tuple[bytes, str]:
-    n = len(raw)
-    what = str(rng.choice(["cut1", "cut2", "cut_half", "empty", "extra1", "extra2",
-                           "extra_row"]))
-    cut = {"cut1": n - 1, "cut2": n - 2, "cut_half": n // 2, "empty": 0}.get(what)
-    if cut is not None:
-        return raw[:cut], what
-    extra = {"extra1": 1, "extra2": 2, "extra_row": 448}[what]
-    return raw + bytes(extra), what
 
 
 # families -------------------------------------------------------------------------------
@@ -571,7 +404,8 @@ def fam_fallback(rng, base: Base) -> Mutation:
 MAKERS = {"zip_flip": fam_zip_flip, "zip_truncate": fam_zip_truncate, "header": fam_header,
           "slice_move": fam_slice_move, "member_truncate": fam_member_truncate,
           "drop_member": fam_drop_member, "drop_slice": fam_drop_slice,
-          "duplicate": fam_duplicate, "manifest": fam_manifest, "fallback": fam_fallback}
+          "duplicate": fam_duplicate, "manifest": fam_manifest, "fallback": fam_fallback,
+          **{name: maker for name, (_, maker) in HEADER_MAKERS.items()}}
 
 
 def draw_case(seed: int) -> tuple[str, str]:

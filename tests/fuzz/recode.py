@@ -16,7 +16,16 @@ from mimir.reading.dicom import TAGS
 _LONG = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
 
 #: the elements the reader uses, and the pixel data
-TAG = {**TAGS, "PixelData": 0x7FE00010}
+TAG = {**TAGS, "PixelData": 0x7FE00010, "ImageOrientationPatient": 0x00200037,
+       "PhotometricInterpretation": 0x00280004, "NumberOfFrames": 0x00280008,
+       "HighBit": 0x00280102, "RescaleIntercept": 0x00281052, "RescaleSlope": 0x00281053,
+       "PatientID": 0x00100020, "StudyInstanceUID": 0x0020000D}
+#: value representations of the elements that are not US (for elements added anew)
+VRS = {"ImagePositionPatient": "DS", "PixelSpacing": "DS", "SeriesNumber": "IS",
+       "PixelData": "OW", "ImageOrientationPatient": "DS", "PhotometricInterpretation": "CS",
+       "NumberOfFrames": "IS", "RescaleSlope": "DS", "RescaleIntercept": "DS",
+       "PatientID": "LO", "StudyInstanceUID": "UI", "SeriesDescription": "LO",
+       "SeriesTime": "TM", "SeriesInstanceUID": "UI", "InstanceNumber": "IS"}
 
 
 def split_elements(buf: bytes) -> tuple[bytes, list[list]]:
@@ -95,8 +104,7 @@ def set_value(buf: bytes, name: str, raw: bytes | str | int | None) -> bytes:
     if raw is not None:
         vr = next((v for t, v, _ in elems if t == tag), None)
         if vr is None:
-            vr = {"ImagePositionPatient": "DS", "PixelSpacing": "DS", "SeriesNumber": "IS",
-                  "PixelData": "OW"}.get(name, "US")
+            vr = VRS.get(name, "US")
         out.append([tag, vr, raw])
         out.sort(key=lambda e: e[0])
     return join_elements(meta, out)

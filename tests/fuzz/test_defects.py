@@ -96,6 +96,35 @@ DEFECTS = [
      "PixelRepresentation"),
     ("pixel_representation_2", _one, "PixelRepresentation", 2, "corrupt dicom",
      "PixelRepresentation"),
+    # issue #26: fields that change what the pixels mean
+    ("orientation_nan_one_slice", _one, "ImageOrientationPatient", "nan\\0\\0\\0\\1\\0",
+     "corrupt dicom", "ImageOrientationPatient"),
+    ("orientation_zeros_series", _series, "ImageOrientationPatient", "0\\0\\0\\0\\0\\0",
+     "corrupt dicom", "ImageOrientationPatient"),
+    ("orientation_coronal_station", _station, "ImageOrientationPatient",
+     "1\\0\\0\\0\\0\\-1", "corrupt dicom", "not axial"),
+    ("orientation_transposed_every_slice", _every, "ImageOrientationPatient",
+     "0\\1\\0\\1\\0\\0", "corrupt dicom", "not axial"),
+    ("orientation_flipped_series", _series, "ImageOrientationPatient", "-1\\0\\0\\0\\1\\0",
+     "corrupt dicom", "not axial"),
+    ("orientation_missing_one_slice", _one, "ImageOrientationPatient", None,
+     "inconsistent stations", "ImageOrientationPatient"),
+    ("photometric_monochrome1_every_slice", _every, "PhotometricInterpretation",
+     "MONOCHROME1", "corrupt dicom", "PhotometricInterpretation"),
+    ("photometric_rgb_one_slice", _one, "PhotometricInterpretation", "RGB", "corrupt dicom",
+     "PhotometricInterpretation"),
+    ("photometric_palette_series", _series, "PhotometricInterpretation", "PALETTE COLOR",
+     "corrupt dicom", "PhotometricInterpretation"),
+    ("frames_2_one_slice", _one, "NumberOfFrames", "2", "corrupt dicom", "NumberOfFrames"),
+    ("high_bit_99_one_slice", _one, "HighBit", 99, "corrupt dicom", "HighBit"),
+    ("rescale_slope_0", _one, "RescaleSlope", "0", "corrupt dicom", "RescaleSlope"),
+    ("rescale_slope_minus_1", _series, "RescaleSlope", "-1", "corrupt dicom", "RescaleSlope"),
+    ("rescale_slope_nan", _one, "RescaleSlope", "nan", "corrupt dicom", "RescaleSlope"),
+    ("rescale_slope_inf", _one, "RescaleSlope", "inf", "corrupt dicom", "RescaleSlope"),
+    ("rescale_slope_2_one_slice", _one, "RescaleSlope", "2", "inconsistent stations",
+     "different rescales"),
+    ("foreign_patient_id_one_slice", _one, "PatientID", "9999999", "inconsistent stations",
+     "PatientID"),
 ]
 
 
@@ -116,6 +145,23 @@ def test_defect_fails_with_kind_and_member(defect, reader, full_base, tmp_path):
         # the first mutated slice the reader meets (manifest order) is named
         assert row["member"] == in_manifest_order(full_base, members)[0]
     path.unlink()
+
+
+@pytest.mark.slow
+def test_a_slice_of_another_subject_fails_naming_it(full_base, phantom_dir, tmp_path):
+    """Issue #26: another participant's slice at a slice's place used to be fused into
+    the image (35,289 pixels changed), announced only as "slices missing"."""
+    other = Base.from_zip(sorted(phantom_dir.glob("*.zip"))[1])
+    mine = middle_water_slice(full_base)
+    sn = full_base.info[mine][0]
+    k = full_base.series_members(sn).index(mine)
+    ed = Edit(full_base)
+    ed.put(mine, dict(other.members)[other.series_members(sn)[k]])
+    path = tmp_path / "foreign_20201_2_0.zip"
+    path.write_bytes(ed.zip())
+    row = failure_row(path, tmp_path / "cache")
+    assert row["kind"] == "inconsistent stations" and row["member"] == mine
+    assert "PatientID" in row["message"] and mine in row["message"]
 
 
 @pytest.mark.slow

@@ -138,6 +138,8 @@ def test_install_zip_list_and_resolve(tmp_path, module_dir, monkeypatch):
     with zipfile.ZipFile(z, "w") as zf:
         for p in module_dir.iterdir():
             zf.write(p, f"module_test/{p.name}")
+        # the snapshot is a ResNet18's: installing checks its output layer against that
+        zf.writestr("module_test/module.json", '{"format_version": 1, "backbone": "resnet18"}')
     m = install(z)
     assert m.name == "module_test"
     assert [x.name for x in installed()] == ["module_test"]

@@ -27,7 +27,7 @@ def _trained_like(backbone: str, T: int, seed: int):
     return net.eval()
 
 
-@pytest.mark.parametrize("backbone", sorted(backbone_names()))
+@pytest.mark.parametrize("backbone", sorted(n for n in backbone_names() if "resnet" in n))
 def test_same_parameter_names_and_shapes_as_torchvision(backbone):
     ours = ResNet(backbone, 6).state_dict()
     reference = build_network(backbone, 3)

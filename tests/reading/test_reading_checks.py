@@ -25,7 +25,8 @@ SP = "2.23214293"
 def header(sn=4, desc="Dixon_noBH_W", z=10.0, x=-250.0, rows=4, cols=3, spacing=SP):
     return [(0x00080031, "TM", "101112.000000"), (0x0008103E, "LO", desc),
             (0x0020000E, "UI", f"1.2.{sn}"), (0x00200011, "IS", str(sn)),
-            (0x00200032, "DS", f"{x}\\-190\\{z}"), (0x00280002, "US", 1),
+            (0x00200032, "DS", f"{x}\\-190\\{z}"), (0x00200037, "DS", "1\\0\\0\\0\\1\\0"),
+            (0x00280002, "US", 1),
             (0x00280004, "CS", "MONOCHROME2"),
             (0x00280010, "US", rows), (0x00280011, "US", cols),
             (0x00280030, "DS", f"{spacing}\\{spacing}"), (0x00280100, "US", 16),
@@ -41,7 +42,8 @@ def sl(z, sn=4, x=-250.0, y=-190.0, spacing=2.23214293, rows=4, cols=3):
     return DicomSlice(series_number=sn, description="Dixon_noBH_W",
                       position=np.array([x, y, z], dtype=np.float32),
                       spacing=np.array([spacing, spacing], dtype=np.float32), series_time="1",
-                      series_uid="", instance_number=None, rows=rows, cols=cols)
+                      series_uid="", instance_number=None, rows=rows, cols=cols,
+                      orientation="1\\0\\0\\0\\1\\0")
 
 
 # one slice ------------------------------------------------------------------------------

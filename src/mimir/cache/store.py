@@ -13,7 +13,10 @@ The sidecar is written before the image and both atomically, so a subject counts
 cached exactly when its ``.npy`` exists. A cache folder may come from someone else, or
 be damaged: images are loaded without pickles, their header (dtype and shape) is checked
 before any memory is allocated, their content must match the SHA-256 in the sidecar,
-and sidecars must have the right types. A problem is a :class:`CacheError`; the
+and sidecars must have the right types. Every file of an entry is opened as a regular
+file only (:mod:`mimir.safeio`: no symbolic links, FIFOs or devices, a size limit
+before reading) and sidecar JSON has its nesting depth checked before it is parsed and
+the types of its QC facts after. A problem is a :class:`CacheError`; the
 preprocessing drivers rebuild such an entry from its zip (with a warning), or fail the
 subject as ``cache corrupt`` when there is no zip. An entry whose zip changed since
 (size or modification time) is rebuilt too. ``mimir cache verify`` checks a whole cache.
@@ -34,11 +37,14 @@ from mimir._version import __version__
 from mimir.atomic import write_bytes, write_text
 from mimir.errors import MimirError
 from mimir.notes import as_notes, code_of
+from mimir.safeio import UntrustedFile, load_json, read_regular
 
 IMAGE_FORMAT = "mimir-2d-v1"
 IMAGE_SHAPE = (3, 256, 256)
 #: Largest sidecar read (a real one is a few kB).
 MAX_SIDECAR_BYTES = 1 << 20
+#: Largest image file read (a real one is 196,736 bytes).
+MAX_IMAGE_BYTES = 1 << 20
 
 
 class CacheError(MimirError, ValueError):
@@ -73,6 +79,50 @@ _TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "source": str, "warni
           "source_size": (int, type(None)), "source_mtime_ns": (int, type(None))}
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _whole_list(v) -> bool:
+    return isinstance(v, list) and all(_whole(x) for x in v)
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+#: The QC facts MIMIR reads (:class:`mimir.qc.facts.SubjectFacts`, and the report's
+#: ``station_slices``) and what each must be. Float facts may be NaN (a measure that
+#: could not be taken); counts and indices must be whole numbers.
+FACT_CHECKS = {
+    "source": _optional(lambda v: isinstance(v, str)),
+    "water_stations": _optional(_whole),
+    "superimposed": _optional(_whole),
+    "cropped": _optional(_whole),
+    "overlaps": _whole_list,
+    "shape": _whole_list,
+    "planes": _whole_list,
+    "threshold": _optional(_number),
+    "bottom_ratio": _optional(_number),
+    "lateral_edge": _optional(_number),
+    "anterior_edge": _optional(_number),
+    "swap_scores": lambda v: isinstance(v, list) and all(
+        isinstance(s, dict) and all(x is None or _number(x) for x in s.values()) for s in v),
+    "station_slices": lambda v: isinstance(v, list) and all(_whole_list(s) for s in v),
+}
+
+
+def _check_facts(facts: dict, where: Path) -> None:
+    for key, ok in FACT_CHECKS.items():
+        if key in facts and not ok(facts[key]):
+            raise CacheError(f"{where}: sidecar fact {key!r} has the wrong type or values "
+                             f"({str(facts[key])[:60]})")
+
+
 def _entry_from(d, name: str, where: Path) -> CacheEntry:
     if not isinstance(d, dict):
         raise CacheError(f"{where}: the sidecar is not a JSON object")
@@ -80,6 +130,7 @@ def _entry_from(d, name: str, where: Path) -> CacheEntry:
         if key in d and (not isinstance(d[key], kind) or isinstance(d[key], bool)):
             raise CacheError(f"{where}: sidecar field {key!r} has the wrong type "
                              f"({type(d[key]).__name__})")
+    _check_facts(d.get("facts") or {}, where)
     if not all(isinstance(w, str) for w in d.get("warnings", [])):
         raise CacheError(f"{where}: sidecar warnings must be text")
     codes = d.get("warning_codes")
@@ -178,14 +229,14 @@ class Cache:
             When the sidecar is unreadable, too large, or has wrong types.
         """
         p = self.meta_path(name)
-        if not p.is_file():
-            return CacheEntry(name=name)
         try:
-            if p.stat().st_size > MAX_SIDECAR_BYTES:
-                raise CacheError(f"{p}: sidecar larger than {MAX_SIDECAR_BYTES} bytes")
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CacheError(f"{p}: unreadable sidecar ({exc})") from None
+            d = load_json(read_regular(p, MAX_SIDECAR_BYTES), p)
+        except FileNotFoundError:
+            return CacheEntry(name=name)
+        except UntrustedFile as exc:
+            raise CacheError(f"unusable sidecar: {exc}") from None
+        except OSError as exc:
+            raise CacheError(f"{p}: unreadable sidecar ({exc.strerror or exc})") from None
         return _entry_from(d, name, p)
 
     def problem(self, name: str, source: str | os.PathLike | None = None) -> str | None:
@@ -237,11 +288,11 @@ def load_image(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray
     """
     path = Path(path)
     try:
-        data = path.read_bytes() if path.stat().st_size <= (1 << 20) else None
+        data = read_regular(path, MAX_IMAGE_BYTES)
+    except UntrustedFile as exc:
+        raise CacheError(f"unusable image: {exc}") from None
     except OSError as exc:
         raise CacheError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
-    if data is None:
-        raise CacheError(f"{path}: larger than a MIMIR 2D image can be")
     fh = io.BytesIO(data)
     shape, dtype = _read_header(fh, path)
     if dtype != np.uint8 or tuple(shape) != IMAGE_SHAPE:

@@ -9,28 +9,90 @@ Interruptions (kill -9, a full disk) can leave a torn last line. :func:`repair` 
 journal back to its last complete line before a run appends to it, so a torn entry is
 redone, never glued to the next one. Journals of earlier versions (comma-separated) are
 still read.
+
+Journals live in the output folder, which anyone may have changed since: each is opened
+as a regular file only, never through a symbolic link (which could point out of the
+folder) and never a FIFO or device (:func:`open_state_file`); lines are read up to
+:data:`MAX_LINE_BYTES`, and a line that is not a name and finite numbers (nested
+arrays, NaN, text) is skipped like a torn one, so its subject is redone.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from mimir.errors import NO_SPACE, disk_full
+from mimir.errors import NO_SPACE, UsageError, disk_full
 from mimir.execution.outdir import STATE_DIR
+
+#: Longest journal line read (a module's largest allowed number of targets, 100,000,
+#: needs about 5 MB); longer ones are skipped.
+MAX_LINE_BYTES = 32 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+    | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_state_file(path: Path, flags: int, mode: int = 0o644) -> int | None:
+    """Open one of the run's state files (``os.open`` flags) if it is a regular file; None
+    when it does not exist (and ``flags`` do not create it).
+
+    Raises
+    ------
+    UsageError
+        For a symbolic link (the file or its folder), a FIFO, a device or a folder in its
+        place.
+    """
+    if path.parent.is_symlink():
+        raise UsageError(f"{path.parent} is a symbolic link; MIMIR's run state must be a "
+                         "folder of its own: move it aside or use another --out")
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, mode)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if path.is_symlink():
+            raise UsageError(f"{path} is a symbolic link; MIMIR's run state must be a regular "
+                             "file: move it aside or use another --out") from None
+        raise UsageError(f"cannot open {path}: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UsageError(f"{path} is not a regular file (a FIFO, device or folder); move it "
+                         "aside or use another --out")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """Complete lines of a state file (with their newline), each at most
+    :data:`MAX_LINE_BYTES` (longer ones are skipped whole)."""
+    fd = open_state_file(path, os.O_RDONLY)
+    if fd is None:
+        return
+    with os.fdopen(fd, "rb") as fh:
+        while line := fh.readline(MAX_LINE_BYTES + 1):
+            if len(line) > MAX_LINE_BYTES:
+                while line and not line.endswith(b"\n"):
+                    line = fh.readline(MAX_LINE_BYTES)
+                continue
+            yield line
 
 
 def repair(path: Path) -> bool:
     """Cut a file of lines back to its last complete line; True if it was torn."""
-    if not path.is_file():
+    fd = open_state_file(path, os.O_RDWR)
+    if fd is None:
         return False
-    size = path.stat().st_size
-    if size == 0:
-        return False
-    with open(path, "rb+") as fh:
+    with os.fdopen(fd, "rb+") as fh:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return False
         fh.seek(-1, os.SEEK_END)
         if fh.read(1) == b"\n":
             return False
@@ -55,9 +117,11 @@ def append_lines(path: Path, lines: list[str]) -> None:
     """Append complete lines and fsync; on a full disk, undo the partial write and raise
     :class:`~mimir.errors.DiskFullError`. (Unbuffered, so nothing is left to flush, and
     fail, at close.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_symlink():
+        path.parent.mkdir(parents=True, exist_ok=True)
     data = memoryview("".join(lines).encode("utf-8"))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_state_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    assert fd is not None  # O_CREAT
     try:
         start = os.lseek(fd, 0, os.SEEK_END)
         try:
@@ -78,11 +142,11 @@ def append_lines(path: Path, lines: list[str]) -> None:
 
 def read_names(path: Path) -> set[str]:
     """Names listed one per line (complete lines only)."""
-    if not path.is_file():
-        return set()
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    return {ln.strip() for ln in lines[:-1] if ln.strip()}
+    names = set()
+    for raw in _lines(path):
+        if raw.endswith(b"\n") and (name := raw.decode("utf-8", "replace").strip()):
+            names.add(name)
+    return names
 
 
 class Journal:
@@ -113,30 +177,33 @@ class Journal:
         skipped."""
         out: dict = {}
         for p, parse in ((self.legacy_path, self._parse_csv), (self.path, self._parse_json)):
-            if not p.is_file():
-                continue
-            with open(p, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if not line.endswith("\n"):
-                        continue  # torn by an interruption
-                    got = parse(line.rstrip("\n"))
-                    if got is not None:
-                        out[got[0]] = got[1]
+            for raw in _lines(p):
+                if not raw.endswith(b"\n"):
+                    continue  # torn by an interruption
+                got = parse(raw.decode("utf-8", "replace").rstrip("\n"))
+                if got is not None:
+                    out[got[0]] = got[1]
         return out
 
     def _values(self, vals) -> tuple[np.ndarray, np.ndarray] | None:
         if len(vals) != 2 * self.T:
             return None
         try:
-            v = np.array([float(x) for x in vals])
+            v = [x if isinstance(x, float) else float(x) for x in vals
+                 if not isinstance(x, (bool, list, dict))]
         except (TypeError, ValueError):
             return None
-        return v[0::2], v[1::2]
+        if len(v) != len(vals) or not all(math.isfinite(x) for x in v):
+            return None  # MIMIR journals finite numbers only: a damaged or edited line
+        a = np.array(v)
+        return a[0::2], a[1::2]
 
     def _parse_json(self, line: str):
+        if not line.startswith("["):
+            return None
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(row, list) or not row or not isinstance(row[0], str):
             return None

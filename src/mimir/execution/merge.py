@@ -14,7 +14,7 @@ from mimir.cache.store import Cache
 from mimir.errors import UsageError
 from mimir.execution.journal import journals_for, read_names, skipped_path
 from mimir.execution.options import INFER_OPTIONS
-from mimir.execution.outdir import STATE_DIR, RunLock, ensure_folder
+from mimir.execution.outdir import STATE_DIR, RunLock, ensure_folder, read_state
 from mimir.execution.tables import write_outputs
 from mimir.modules.format import load_module
 
@@ -48,8 +48,7 @@ def merge(sources: list, out: str | os.PathLike, overwrite: bool = False) -> dic
             raise UsageError(f"{s} is neither a shard output nor a folder with shards/")
     if not dirs:
         raise UsageError("no shard outputs found")
-    states = [json.loads((d / STATE_DIR / "state.json").read_text(encoding="utf-8"))
-              for d in dirs]
+    states = [read_state(d) or {} for d in dirs]
     ref = states[0]
     for d, s in zip(dirs, states, strict=True):
         for key in ("modules", "batch_size", "ci", "qc"):

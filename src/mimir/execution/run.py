@@ -143,7 +143,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
         with RunLock(out, log) as lock:
             lock.acquire(opts.command or " ".join(sys.argv))
             return _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name,
-                        from_zips, t_start)
+                        from_zips, t_start, log)
     except UsageError:
         for folder in new:  # a usage error leaves nothing behind
             _remove_empty(folder)
@@ -180,13 +180,13 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, from_zips,
-         t_start) -> InferSummary:
+         t_start, log) -> InferSummary:
     state = {"modules": [m.name for m in mods], "module_paths": [str(m.path) for m in mods],
              "batch_size": opts.batch_size, "shard": list(opts.shard) if opts.shard else None,
              "ci": opts.ci, "qc": opts.qc, "cache": str(cache_dir.root.resolve()),
              "options": _jsonable(opts),
              "engine": __version__, "outputs": owned_files([m.name for m in mods])}
-    prepare(out, state, opts.resume, opts.overwrite)
+    prepare(out, state, opts.resume, opts.overwrite, log=log)
     journals = journals_for(out, mods)
     for j in journals.values():
         j.repair()  # a line torn by an interruption is redone, never glued to the next

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from mimir.cache.store import Cache
+from mimir.errors import Kind, failure_row
 from mimir.execution.journal import Journal, append_lines, skipped_path
 from mimir.execution.plan import Plan
 from mimir.execution.work import ChunkResult
+from mimir.inference.formulas import nonfinite_subjects
 
 
 @dataclass
@@ -106,7 +108,15 @@ class ResultSink:
 
     def predicted(self, module: str, names: list[str], mean: np.ndarray,
                   var: np.ndarray) -> None:
-        """One module's predictions for a chunk's subjects (journalled at once)."""
+        """One module's predictions for a chunk's subjects (journalled at once); subjects
+        with a value that is not finite fail as ``non-finite prediction`` instead."""
+        if bad := nonfinite_subjects(mean, var):
+            self.failures += [failure_row(names[i], Kind.NON_FINITE_PREDICTION,
+                                          f"subject {names[i]}: module {module}: {why}",
+                                          self.plan.by_name.get(names[i]) or "")
+                              for i, why in bad.items()]
+            keep = [i for i in range(len(names)) if i not in bad]
+            names, mean, var = [names[i] for i in keep], mean[keep], var[keep]
         self.journals[module].append(names, mean, var)
         if self.hooks.on_module:
             self.hooks.on_module(module, len(names))

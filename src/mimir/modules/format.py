@@ -8,20 +8,26 @@ input format, provenance, checksums, uncertainty thresholds). Without ``module.j
 a module is read as published: ResNet50 on the 2D format of preprocessing.md.
 
 Every problem is a :class:`mimir.errors.ModuleFormatError` naming the file and line.
+A module folder is untrusted: each file is read as a regular file only (a symbolic link
+only when it resolves inside the folder; never a FIFO or device, see
+:mod:`mimir.safeio`), with a size limit checked before reading
+(:data:`MAX_TEXT_BYTES` for the text files, :data:`MAX_MODULE_JSON_BYTES`), at most
+:data:`MAX_TARGETS` targets, and every check linear in the number of targets.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mimir.errors import ModuleFormatError
+from mimir.safeio import UntrustedFile, load_json, read_regular, regular_file
 
 SNAPSHOT = "snapshot.pth.tar"
 METADATA = "metadata.txt"
@@ -30,6 +36,11 @@ CALIBRATION = "calibration_factors.txt"
 MODULE_JSON = "module.json"
 MODULE_FORMAT_VERSION = 1
 INPUT_FORMAT = "mimir-2d-v1"
+#: Most targets a module may have. Published modules have up to a few dozen; the output
+#: layer of a ResNet50 for 131,072 targets alone would fill the 2 GiB snapshot limit.
+MAX_TARGETS = 100_000
+#: Largest metadata, standardisation or calibration file (100,000 rows of 160 bytes).
+MAX_TEXT_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -100,15 +111,35 @@ class Module:
         return float(v) if v is not None else None
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
-    if not path.is_file():
-        raise ModuleFormatError(f"{path}: missing (a module folder needs {SNAPSHOT}, "
-                                f"{METADATA}, {STANDARDIZATION} and {CALIBRATION})")
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """A file of a module folder: a regular file (a link only within the folder) of at
+    most ``max_bytes``.
+
+    Raises
+    ------
+    ModuleFormatError
+        When it is missing, not a regular file, or too large.
+    """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return read_regular(path, max_bytes, root=path.parent)
+    except FileNotFoundError:
+        raise ModuleFormatError(f"{path}: missing (a module folder needs {SNAPSHOT}, "
+                                f"{METADATA}, {STANDARDIZATION} and {CALIBRATION})") from None
+    except (UntrustedFile, OSError) as exc:
+        raise ModuleFormatError(str(exc) if isinstance(exc, UntrustedFile)
+                                else f"{path}: unreadable ({exc.strerror or exc})") from None
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    try:
+        text = read_file(path, MAX_TEXT_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ModuleFormatError(f"{path}: not UTF-8 text ({exc})") from None
-    return [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    if len(lines) > MAX_TARGETS + 1:
+        raise ModuleFormatError(f"{path}: {len(lines) - 1} rows, more than the {MAX_TARGETS} "
+                                "targets a module may have")
+    return lines
 
 
 def _number(path: Path, lineno: int, text: str, what: str) -> float:
@@ -166,10 +197,10 @@ def read_metadata(path: Path) -> list[tuple[str, str, str, float]]:
         d = _number(path, lineno, div, "divisor")
         _in_range(path, lineno, d, "divisor", DIVISOR_RANGE)
         rows.append((name, "" if fld in ("", "/") else fld, unit, d))
-    names = [r[0] for r in rows]
-    dup = {n for n in names if names.count(n) > 1}
+    dup = {n for n, k in Counter(r[0] for r in rows).items() if k > 1}
     if dup:
-        raise ModuleFormatError(f"{path}: target names repeated: {', '.join(sorted(dup))}")
+        shown = ", ".join(sorted(dup)[:5]) + (f" and {len(dup) - 5} more" if len(dup) > 5 else "")
+        raise ModuleFormatError(f"{path}: target names repeated: {shown}")
     return rows
 
 
@@ -203,9 +234,12 @@ def read_calibration(path: Path) -> list[float]:
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file (hex)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
+    try:
+        with regular_file(path, root=path.parent) as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    except (UntrustedFile, OSError) as exc:
+        raise ModuleFormatError(f"{path}: cannot be read for its checksum ({exc})") from None
     return h.hexdigest()
 
 
@@ -226,12 +260,10 @@ def read_module_json(jp: Path, targets: list[Target]) -> dict:
     ModuleFormatError
         Naming the field that is wrong.
     """
-    if jp.stat().st_size > MAX_MODULE_JSON_BYTES:
-        raise ModuleFormatError(f"{jp}: larger than {MAX_MODULE_JSON_BYTES} bytes")
     try:
-        info = json.loads(jp.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModuleFormatError(f"{jp}: not valid JSON ({exc})") from None
+        info = load_json(read_file(jp, MAX_MODULE_JSON_BYTES), jp)
+    except UntrustedFile as exc:
+        raise ModuleFormatError(str(exc)) from None
     if not isinstance(info, dict):
         raise ModuleFormatError(f"{jp}: must hold a JSON object")
     for key, kind in _JSON_TYPES.items():
@@ -290,13 +322,13 @@ def load_module(path: str | os.PathLike) -> Module:
     for p, rows in ((path / STANDARDIZATION, stand), (path / CALIBRATION, calib)):
         if len(rows) != T:
             raise ModuleFormatError(f"{p}: {len(rows)} targets, but {METADATA} lists {T}")
-    if not (path / SNAPSHOT).is_file():
+    if not os.path.lexists(path / SNAPSHOT):
         raise ModuleFormatError(f"{path / SNAPSHOT}: missing")
     targets = [Target(name=n, field=f, unit=u, divisor=d, mean=m, sd=s, calibration=c)
                for (n, f, u, d), (m, s), c in zip(meta, stand, calib, strict=True)]
     module = Module(path=path, name=path.name, targets=targets)
     jp = path / MODULE_JSON
-    if jp.is_file():
+    if os.path.lexists(jp):
         info = read_module_json(jp, targets)
         sums = info.get("checksums") or {}
         want = sums.get(SNAPSHOT)

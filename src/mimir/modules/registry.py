@@ -5,8 +5,12 @@ and copies it in. Both are untrusted: members with absolute paths, ``..`` compon
 links, special files (FIFOs, devices) or excessive sizes are refused before anything is
 written (the snapshot may hold up to 2 GiB, every other file up to
 :data:`MAX_OTHER_BYTES`), copies read no more than the size checked, and unpacking
-happens in a temporary folder inside the registry that is renamed into place only once
-the module validates.
+happens in a temporary folder inside the registry (``.install-<pid>-...``) that is
+renamed into place only once the module validates, its snapshot is safe to load and its
+output layer gives two numbers per target. A damaged zip (a bad CRC, a member larger
+than it declares, a bogus central directory) is a :class:`ModuleFormatError`. An
+install killed before it finished leaves its temporary folder behind; the next install
+removes the folders of installs whose process is gone.
 """
 
 from __future__ import annotations
@@ -14,14 +18,23 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from mimir.errors import ModuleFormatError, UsageError
 from mimir.limits import MiB
 from mimir.modules.format import METADATA, SNAPSHOT, Module, load_module
 from mimir.modules.snapshot import MAX_SNAPSHOT_BYTES
+from mimir.safeio import UntrustedFile, regular_file, zip_layout_problem
+
+#: What reading a damaged zip can raise (zipfile, zlib and the file underneath).
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+              ValueError, NotImplementedError, RuntimeError, struct.error)
+#: Prefix of the temporary folders of installs in progress.
+INSTALL_PREFIX = ".install-"
 
 MAX_ZIP_MEMBERS = 1000
 #: Largest file other than the snapshot (metadata, module.json, notes).
@@ -113,7 +126,7 @@ def _safe_members(zf: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
 
 def _copy_bounded(src: Path, dst: Path, limit: int, source: Path) -> None:
     """Copy at most ``limit`` bytes; a file that grows beyond it while read is refused."""
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
+    with regular_file(src) as fi, open(dst, "wb") as fo:
         left = limit
         while block := fi.read(min(1 << 20, left + 1)):
             left -= len(block)
@@ -149,29 +162,79 @@ def _copy_folder(source: Path, dest: Path) -> None:
         _copy_bounded(p, target, size, source)
 
 
+def _read_block(src, source: Path, name: str) -> bytes:
+    try:
+        return src.read(1 << 20)
+    except ZIP_ERRORS as exc:
+        raise ModuleFormatError(f"{source}: member {name!r} is damaged ({exc}); refused") \
+            from None
+
+
 def _unpack(source: Path, dest: Path) -> None:
     try:
-        zf = zipfile.ZipFile(source)
-    except zipfile.BadZipFile as exc:
-        raise ModuleFormatError(f"{source}: not a zip ({exc})") from None
-    with zf:
-        for info in _safe_members(zf, source):
-            target = dest.joinpath(*PurePosixPath(info.filename).parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                remaining = info.file_size
-                while True:
-                    block = src.read(1 << 20)
-                    if not block:
-                        break
-                    remaining -= len(block)
-                    if remaining < 0:
-                        raise ModuleFormatError(f"{source}: member {info.filename!r} "
-                                                "decompresses to more than it declares")
-                    dst.write(block)
+        with regular_file(source) as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_ZIP_BYTES:
+                raise ModuleFormatError(f"{source}: more than {MAX_ZIP_BYTES} bytes; refused")
+            try:
+                zf = zipfile.ZipFile(fh)
+            except ZIP_ERRORS as exc:
+                raise ModuleFormatError(f"{source}: not a readable zip ({exc})") from None
+            with zf:
+                why = zip_layout_problem(zf, os.fstat(fh.fileno()).st_size)
+                if why is not None:
+                    raise ModuleFormatError(f"{source}: not a readable zip: {why}")
+                _extract(zf, source, dest)
+    except UntrustedFile as exc:
+        raise ModuleFormatError(str(exc)) from None
+
+
+def _extract(zf: zipfile.ZipFile, source: Path, dest: Path) -> None:
+    for info in _safe_members(zf, source):
+        target = dest.joinpath(*PurePosixPath(info.filename).parts)
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            src = zf.open(info)
+        except ZIP_ERRORS as exc:
+            raise ModuleFormatError(f"{source}: member {info.filename!r} cannot be read "
+                                    f"({exc}); refused") from None
+        with src, open(target, "wb") as dst:
+            remaining = info.file_size
+            while block := _read_block(src, source, info.filename):
+                remaining -= len(block)
+                if remaining < 0:
+                    raise ModuleFormatError(f"{source}: member {info.filename!r} "
+                                            "decompresses to more than it declares")
+                dst.write(block)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return pid > 0
+
+
+def clean_stale_installs(root: Path) -> list[Path]:
+    """Remove the temporary folders of installs whose process is gone (killed before
+    they finished); return them."""
+    gone: list[Path] = []
+    if not root.is_dir():
+        return gone
+    for p in root.iterdir():
+        if not p.name.startswith(INSTALL_PREFIX) or p.is_symlink() or not p.is_dir():
+            continue
+        pid = p.name[len(INSTALL_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _pid_alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
 
 
 def _module_root(folder: Path) -> Path:
@@ -202,14 +265,16 @@ def install(source: str | os.PathLike, name: str | None = None,
     Module
         The installed module.
     """
-    from mimir.modules.snapshot import load_state_dict
+    from mimir.modules.snapshot import check_head, load_state_dict
 
     source = Path(source)
     if not source.exists():
         raise UsageError(f"{source} does not exist")
     root = modules_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmpdir:
+    clean_stale_installs(root)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f"{INSTALL_PREFIX}{os.getpid()}-") \
+            as tmpdir:
         tmp = Path(tmpdir)
         if source.is_dir():
             staged = tmp / source.name
@@ -223,7 +288,9 @@ def install(source: str | os.PathLike, name: str | None = None,
             staged = _module_root(unpack)
             default_name = staged.name if staged != unpack else source.name.split(".")[0]
         module = load_module(staged)
-        load_state_dict(module.snapshot_path)  # refuse unsafe snapshots at install time
+        # refuse unsafe snapshots, and heads that do not fit the targets, at install time
+        check_head(load_state_dict(module.snapshot_path), module.backbone, module.n_targets,
+                   module.snapshot_path)
         final = root / (name or default_name)
         if final.exists():
             if not overwrite:

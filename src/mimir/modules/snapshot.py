@@ -3,7 +3,10 @@
 A snapshot is a pickle, and unpickling can run arbitrary code. MIMIR loads snapshots
 with PyTorch's restricted ``weights_only`` unpickler, which builds only tensors, numbers,
 strings and plain containers and refuses any other global. Refusals are reported as a
-:class:`mimir.errors.ModuleFormatError` saying why; nothing else in the file runs.
+:class:`mimir.errors.ModuleFormatError` saying why; nothing else in the file runs. The
+file is opened as a regular file only (a link only within its folder, see
+:mod:`mimir.safeio`) and its size checked first. :func:`check_head` checks that the
+output layer gives two numbers per target without building the network.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from mimir.errors import ModuleFormatError
 from mimir.limits import GiB
+from mimir.safeio import UntrustedFile, regular_file
 
 MAX_SNAPSHOT_BYTES = 2 * GiB
 
@@ -32,12 +36,17 @@ def load_state_dict(path: str | os.PathLike, max_bytes: int = MAX_SNAPSHOT_BYTES
     import torch
 
     path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ModuleFormatError(f"{path}: {size} bytes, more than the snapshot limit of "
-                                f"{max_bytes}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with regular_file(path, root=path.parent) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise ModuleFormatError(f"{path}: {size} bytes, more than the snapshot limit "
+                                        f"of {max_bytes}")
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModuleFormatError(f"{path}: missing") from None
+    except UntrustedFile as exc:
+        raise ModuleFormatError(str(exc)) from None
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()
         reason = next((ln for ln in first if "Unsupported global" in ln or "GLOBAL" in ln),
@@ -59,3 +68,29 @@ def load_state_dict(path: str | os.PathLike, max_bytes: int = MAX_SNAPSHOT_BYTES
     if all(k.startswith("module.") for k in keys):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
+
+
+def check_head(state: dict, backbone: str, n_targets: int, where: str | os.PathLike) -> None:
+    """Require the backbone's head (``fc`` for ResNets; the registry names it) to give 2
+    numbers per target (mean and log variance): ``<head>.weight`` of shape (2T,
+    features) and ``<head>.bias`` of shape (2T,). Only the shapes are read; no network
+    is built.
+
+    Raises
+    ------
+    ModuleFormatError
+        Naming the shape found and the one ``metadata.txt`` needs.
+    """
+    from mimir.modules import backbones
+
+    bb = backbones.get(backbone)
+    for key, want in ((f"{bb.head}.weight", (2 * n_targets, bb.features)),
+                      (f"{bb.head}.bias", (2 * n_targets,))):
+        t = state.get(key)
+        if t is None:
+            raise ModuleFormatError(f"{where}: no {key} in the snapshot; not a {backbone}")
+        if tuple(t.shape) != want:
+            raise ModuleFormatError(
+                f"{where}: {key} has shape {tuple(t.shape)}, but metadata.txt lists "
+                f"{n_targets} targets, which needs {want} for a {backbone} (2 outputs per "
+                "target)")

@@ -154,8 +154,9 @@ def prepare_one(path: str | None, cache_root: str, volumes_dir: str | None = Non
     name = name or subject_name(path or "")
     cache = Cache(cache_root)
     rebuilt = None
-    if cache.has(name) and (volumes_dir is None or
-                            (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
+    present = os.path.lexists(cache.image_path(name))  # a link or FIFO there: a problem
+    if present and (volumes_dir is None or
+                    (Path(volumes_dir) / f"{name}_mask.nii.gz").exists()):
         problem = cache.problem(name, path)
         if problem is None:
             try:

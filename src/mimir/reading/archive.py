@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mimir.errors import SubjectError
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.safeio import zip_layout_problem
 
 
 def subject_name(path: str | os.PathLike) -> str:
@@ -136,6 +137,11 @@ class SubjectArchive:
             raise SubjectError("not a zip", f"{self.path.name} cannot be opened as a zip "
                                f"(truncated or not a zip file: {exc})", subject=self.name) from None
         infos = self._zf.infolist()
+        why = zip_layout_problem(self._zf, size)
+        if why is not None:
+            self.close()
+            raise SubjectError("not a zip", f"{self.path.name} is a damaged zip: {why}",
+                               subject=self.name)
         if len(infos) > limits.max_members:
             self.close()
             raise SubjectError("limit exceeded", f"zip has {len(infos)} members, more than the "

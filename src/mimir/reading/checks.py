@@ -23,6 +23,10 @@ subject that names the zip member.
   procedure accepts it, and recorded as a warning. A violation is
   ``inconsistent stations``.
 
+Both also run the checks of :mod:`mimir.reading.headers` (fields that change what the
+pixels mean: orientation, photometric interpretation, frames, high bit, rescale, one
+patient and study per zip).
+
 Clean field-20201 input passes every check unchanged: the checks only decide whether a
 subject is processed, never what its image is.
 """
@@ -36,6 +40,7 @@ import numpy as np
 
 from mimir.errors import SubjectError
 from mimir.notes import Note
+from mimir.reading.headers import check_slice_meaning, check_subject_meaning
 
 #: Pixel layout of field 20201 (uint16 samples, one per pixel).
 SAMPLES_PER_PIXEL = 1
@@ -152,6 +157,7 @@ def check_slice(sl) -> None:
     check_pixel_bytes(sl.rows, sl.cols, sl.bits_allocated, sl.pixel_bytes)
     check_position(sl.position)
     check_pixel_spacing(sl.spacing)
+    check_slice_meaning(sl)
 
 
 # series ---------------------------------------------------------------------------------
@@ -237,17 +243,19 @@ def check_series(slices: list, members: list[str]) -> list[str]:
     Returns
     -------
     list of str
-        Warnings (missing slices).
+        Warnings (missing slices, and those of
+        :func:`mimir.reading.headers.check_subject_meaning`).
 
     Raises
     ------
     SubjectError
-        ``inconsistent stations`` naming the first member that breaks a rule.
+        ``inconsistent stations`` naming the first member that breaks a rule (a slice of
+        another patient or study first).
     """
+    warnings = check_subject_meaning(slices, members)
     by_series: dict[int, list[int]] = {}
     for i, sl in enumerate(slices):
         by_series.setdefault(sl.series_number, []).append(i)
-    warnings: list[str] = []
     for sn in sorted(by_series):
         idx = by_series[sn]
         warnings += _check_one_series(sn, [slices[i] for i in idx], [members[i] for i in idx])

@@ -10,8 +10,11 @@ compressed or deflated transfer syntaxes, odd pixel layouts) is handed to
 
 Before pixels are decoded, both readers apply the same checks
 (:func:`mimir.reading.checks.check_slice`): the pixel layout of field 20201, a pixel
-data length of exactly Rows x Columns x BitsAllocated / 8 bytes, and finite, plausible
-positions and pixel spacings. Only uint16 pixels are decoded.
+data length of exactly Rows x Columns x BitsAllocated / 8 bytes, finite, plausible
+positions and pixel spacings, and the header fields that could change the image's
+meaning (:mod:`mimir.reading.headers`: orientation, photometric interpretation, frames,
+high bit, rescale; kept as the text stored, so both readers see the same values).
+Only uint16 pixels are decoded.
 
 Values are converted the way pydicom presents them: DS strings through Python
 ``float`` (then float32 where the spec says so), IS through ``int``.
@@ -55,7 +58,20 @@ TAGS = {
     "BitsAllocated": 0x00280100,
     "BitsStored": 0x00280101,
     "PixelRepresentation": 0x00280103,
+    "ImageOrientationPatient": 0x00200037,
+    "PhotometricInterpretation": 0x00280004,
+    "NumberOfFrames": 0x00280008,
+    "HighBit": 0x00280102,
+    "RescaleIntercept": 0x00281052,
+    "RescaleSlope": 0x00281053,
+    "PatientID": 0x00100020,
+    "StudyInstanceUID": 0x0020000D,
 }
+#: Header fields kept as their stored text (checked by mimir.reading.headers).
+TEXT_FIELDS = {"orientation": "ImageOrientationPatient",
+               "photometric": "PhotometricInterpretation", "frames": "NumberOfFrames",
+               "rescale_slope": "RescaleSlope", "rescale_intercept": "RescaleIntercept",
+               "patient_id": "PatientID", "study_uid": "StudyInstanceUID"}
 _WANTED = set(TAGS.values())
 
 
@@ -65,7 +81,8 @@ class DicomSlice:
 
     ``pixels`` is None when only the header was read. The pixel layout fields are None
     where the header lacks them; ``pixel_bytes`` is the length of the pixel data (None
-    when unknown: header-only reads, encapsulated pixel data).
+    when unknown: header-only reads, encapsulated pixel data). The fields of
+    :data:`TEXT_FIELDS` hold the stored text (None where absent), read with the pixels.
     """
 
     series_number: int
@@ -83,6 +100,14 @@ class DicomSlice:
     bits_stored: int | None = None
     pixel_representation: int | None = None
     pixel_bytes: int | None = None
+    high_bit: int | None = None
+    orientation: str | None = None
+    photometric: str | None = None
+    frames: str | None = None
+    rescale_slope: str | None = None
+    rescale_intercept: str | None = None
+    patient_id: str | None = None
+    study_uid: str | None = None
 
 
 class _Unsupported(Exception):
@@ -245,6 +270,10 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         sl.bits_allocated = _us(out.get(TAGS["BitsAllocated"]))
         sl.bits_stored = _us(out.get(TAGS["BitsStored"]))
         sl.pixel_representation = _us(out.get(TAGS["PixelRepresentation"]))
+        sl.high_bit = _us(out.get(TAGS["HighBit"]))
+        for attr, keyword in TEXT_FIELDS.items():
+            raw = out.get(TAGS[keyword])
+            setattr(sl, attr, None if raw is None else _text(raw))
         sl.pixel_bytes = max(0, min(length, len(buf) - off))
         check_slice(sl)
         arr = np.frombuffer(buf, dtype="<u2", count=rows * cols, offset=off)
@@ -300,11 +329,29 @@ def _pydicom_layout(ds, sl: DicomSlice) -> None:
     sl.bits_allocated = _optional_int(ds, "BitsAllocated")
     sl.bits_stored = _optional_int(ds, "BitsStored")
     sl.pixel_representation = _optional_int(ds, "PixelRepresentation")
+    sl.high_bit = _optional_int(ds, "HighBit")
+    for attr, keyword in TEXT_FIELDS.items():
+        setattr(sl, attr, _pydicom_text(ds, TAGS[keyword]))
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if ts is not None and ts.is_encapsulated:
         sl.pixel_bytes = None  # compressed: the decoded array's shape is checked
     else:
         sl.pixel_bytes = len(ds.get("PixelData") or b"")
+
+
+def _pydicom_text(ds, tag: int) -> str | None:
+    """An element's value as the text stored (as the fast reader keeps it), or None."""
+    elem = ds.get_item(tag)
+    if elem is None:
+        return None
+    value = elem.value
+    if isinstance(value, bytes):
+        return _text(value)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip(" \x00")
 
 
 def _pydicom_pixels(ds, sl: DicomSlice) -> np.ndarray:
