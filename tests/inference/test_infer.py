@@ -192,12 +192,15 @@ def test_modules_listed_after_one_flag(module50, cache_dir, tmp_path, monkeypatc
 
     from mimir.cli.app import expand_list_options, main
 
-    assert expand_list_options(["infer", "z", "--modules", "a", "b", "-o", "x"]) == [
-        "infer", "z", "--modules", "a", "--modules", "b", "-o", "x"]
     second = tmp_path / "module_two"
     second.mkdir()
     for p in module50.iterdir():
         (second / p.name).write_bytes(p.read_bytes())
+    a, b = str(module50), str(second)
+    assert expand_list_options(["infer", "z", "--modules", a, b, "-o", "x"]) == [
+        "infer", "z", "--modules", a, "--modules", b, "-o", "x"]
+    # a token after the modules that is not a module stays an input
+    assert expand_list_options(["infer", "-m", a, "zips", b]) == ["infer", "-m", a, "zips", b]
     monkeypatch.setattr(sys, "argv", ["mimir", "infer", "--cache", str(cache_dir), "--modules",
                                       str(module50), str(second), "-o", str(tmp_path / "o"),
                                       "--device", "cpu"])

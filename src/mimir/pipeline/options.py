@@ -7,6 +7,7 @@ by ``preprocess`` (:class:`PreprocessOptions`) and ``infer``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mimir.errors import UsageError
@@ -25,7 +26,7 @@ def whole_number(value, what: str, minimum: int) -> int:
     return value
 
 
-def existing_file(flag: str, what: str = "no such file") -> object:
+def existing_file(flag: str, what: str = "no such file") -> Callable[[Path], Path]:
     """A check: the path is a file."""
     def check(path: Path) -> Path:
         if not path.is_file():
@@ -34,7 +35,7 @@ def existing_file(flag: str, what: str = "no such file") -> object:
     return check
 
 
-def existing_folder(flag: str) -> object:
+def existing_folder(flag: str) -> Callable[[Path], Path]:
     """A check: the path is a folder."""
     def check(path: Path) -> Path:
         if not path.is_dir():
@@ -100,10 +101,15 @@ class InputOptions(Options):
         return Limits(**{o.name: getattr(self, o.name) for o in LIMIT_OPTIONS})
 
 
-#: ``preprocess``: the inputs plus ``--volumes``.
+#: ``preprocess``: the inputs plus ``--volumes``, where its tables go, and progress.
 PREPROCESS_OPTIONS = INPUT_OPTIONS + OptionSet(
     Opt("volumes", None, "Also write fused water, fat, fat fraction and mask as NIfTI here.",
         type=Path),
+    Opt("out", None, "Folder for this run's tables (failures.csv, warnings.csv, qc.csv and "
+        "columns.csv, merged with earlier runs' there); never the cache. Default: none "
+        "written (the summary lists failures).", type=Path, flags=("--out", "-o")),
+    Opt("progress", True, "Show a progress bar when called from Python (in a notebook or a "
+        "terminal, unless progress hooks are given); False: none.", cli=False),
 )
 
 
