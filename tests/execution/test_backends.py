@@ -17,6 +17,7 @@ import mimir
 from mimir.errors import UsageError
 from mimir.execution.backends import backend_for
 from mimir.execution.options import InferOptions
+from tests.inputs import listed
 from tests.modules.module_factory import THREE_TARGETS, write_module
 
 TABLES = ("predictions.csv", "qc.csv", "failures.csv", "module_small/predictions.csv")
@@ -36,7 +37,7 @@ def broken_module(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, phantom_dir, module18, broken_module) -> dict:
-    missing = tmp_path_factory.mktemp("x") / "7777777_20201_2_0.zip"
+    missing = listed(tmp_path_factory.mktemp("x") / "7777777_20201_2_0.zip")
     out = {}
     for name, extra in BACKENDS.items():
         root = tmp_path_factory.mktemp(name)

@@ -4,6 +4,7 @@ merged shards, covariates, self-contained, and rendered by headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from typer.testing import CliRunner
 import mimir
 import mimir.api
 from mimir.cli import app
-from tests.browser import load_page, screenshot
+from tests.browser import MIN_WINDOW, framed, load_page, screenshot
+from tests.inputs import listed
 from tests.modules.module_factory import write_module
 
 runner = CliRunner()
-HEADINGS = ("Run", "Targets", "Outliers", "Quality control", "Failures")
+HEADINGS = ("Targets", "Distributions", "Outliers", "Quality control", "Failures", "Run",
+            "How to cite")
 SWAP = dict(swap=3)
 
 
@@ -40,7 +43,7 @@ def run_out(tmp_path_factory, phantom_dir, make_phantoms, module_sex) -> Path:
     swapped in station 3 (QC flag), and one missing zip (a failure)."""
     tmp = tmp_path_factory.mktemp("run")
     swap = make_phantoms(1, seed=30, **SWAP)
-    missing = tmp / "9999999_20201_2_0.zip"
+    missing = listed(tmp / "9999999_20201_2_0.zip")  # an absent zip, in a list file
     res = runner.invoke(app, ["infer", str(phantom_dir), str(swap), str(missing), "--cache",
                               str(tmp / "cache"), "-m", str(module_sex), "-o",
                               str(tmp / "out"), "-b", "2", "--device", "cpu"])
@@ -118,6 +121,39 @@ def test_report_renders_in_headless_chromium(run_out, tmp_path):
     img = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)
     assert img is not None and img.shape == (3000, 1280)
     assert (img < 200).mean() > 0.02 and img.std() > 20   # text, plots and images drawn
+
+
+#: Browser windows the report must fit: a desktop and a phone (width, first screen).
+WINDOWS = {"desktop": (1280, 800), "phone": (420, 800)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window", sorted(WINDOWS))
+def test_report_fits_desktop_and_phone_width_targets_first(run_out, tmp_path, window):
+    """At 1280 and 420 px the page never scrolls sideways (wide tables scroll inside
+    their own box), and the targets table starts within the first screen."""
+    w, h = WINDOWS[window]
+    page = run_out / "report.html"
+    if w < MIN_WINDOW:  # below headless Chromium's narrowest window: in a frame that wide
+        page = framed(page, w, h, tmp_path / "framed.html")
+    browser, dom = load_page(page, tmp_path / "p1", size=f"{max(w, MIN_WINDOW)},{h}")
+    vw, vh = map(int, re.search(r'data-viewport="(\d+)x(\d+)"', dom).groups())
+    assert vw == w and vh >= 600     # the window, less any browser frame
+    overflow = int(re.search(r'data-overflow="(-?\d+)"', dom).group(1))
+    assert overflow <= 0, f"the page is {overflow} px wider than a {w} px window"
+    top = int(re.search(r'data-targets-top="(-?\d+)"', dom).group(1))
+    assert 0 < top < vh * 0.6, f"the targets start at {top} px of a {vh} px screen"
+    # the wide targets table sits in its scroll box; the run details are collapsed
+    text = _text(run_out / "report.html")
+    assert "<div class='tw'><table id='targets-table'>" in text
+    assert "<details id='run-details'>" in text
+    shot = screenshot(browser, page, tmp_path / "shot.png", tmp_path / "p2",
+                      size=f"{max(w, MIN_WINDOW)},{h}")
+    img = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)[:, :w]
+    assert img.shape == (h, w) and img.std() > 20     # the first screen is drawn
+    if os.environ.get("MIMIR_SCREENSHOTS"):  # refresh the pictures in docs/
+        cv2.imwrite(str(Path(os.environ["MIMIR_SCREENSHOTS"]) / f"report-{window}.png"),
+                    cv2.imread(str(shot))[:, :w])
 
 
 def test_no_report_then_mimir_report_rebuilds(phantom_dir, module_sex, tmp_path):

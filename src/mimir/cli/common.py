@@ -117,7 +117,7 @@ def progress_bar(unit: str = "subj") -> Progress:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                RateColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     if not err.is_terminal:
-        return _LineProgress(*columns, console=err, transient=False, disable=False,
+        return _LineProgress(*columns, console=err, transient=True, disable=False,
                              auto_refresh=False, unit=unit)
     return Progress(*columns, console=err, transient=False)
 

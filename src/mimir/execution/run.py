@@ -248,7 +248,7 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
                    "preprocessed": sum(r.status == "done" for r in records),
                    "cached": sum(r.status == "cached" for r in records)},
         "timings_s": {k: round(v, 3) for k, v in timing.items()},
-        "files": [f for f in state["outputs"] if (out / f).is_file()
+        "files": [f for f in state["outputs"] if (out / f).is_file() or f == "run.json"
                   or (f == REPORT_FILE and opts.report)],
         "complete": True,
     }
