@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING
 
 from mimir._version import CITATION, __version__
 
+TYPE_CHECKING = False  # true for type checkers (importing typing would cost the import)
 if TYPE_CHECKING:  # what type checkers and editors see; at run time: _Command below
     from mimir.api import (
         cache_verify,
