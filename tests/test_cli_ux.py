@@ -4,12 +4,10 @@ output that wraps only on a terminal, meaningful rates, `-v` anywhere, what to c
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from pathlib import Path
 
-import click
 import pandas as pd
 import pytest
 import typer
@@ -31,7 +29,7 @@ def _flat(text: str) -> str:
 
 def _commands(group, prefix=()):
     for name, cmd in group.commands.items():
-        if isinstance(cmd, click.Group):
+        if hasattr(cmd, "commands"):  # a group
             yield from _commands(cmd, prefix + (name,))
         else:
             yield prefix + (name,), cmd
@@ -153,12 +151,10 @@ def test_every_option_has_help_and_help_ends_with_examples(path):
             f"mimir {' '.join(path)}: {p.name} has no help text"
     key = " ".join(path)
     assert 1 <= len(EXAMPLES[key]) <= 2
-    res = runner.invoke(app, [*path, "--help"], terminal_width=200)
+    res = runner.invoke(app, [*path, "--help"])
     assert res.exit_code == 0
-    text = res.output.rstrip()
-    tail = [ln.strip() for ln in text.splitlines()[-2 * len(EXAMPLES[key]) - 1:]
-            if ln.strip()]
-    assert tail == ["Examples:", *EXAMPLES[key]], tail
+    tail = res.output.rstrip().split("Examples:")[-1]
+    assert _flat(tail) == " ".join(EXAMPLES[key]), tail
 
 
 @pytest.mark.parametrize("key", sorted(EXAMPLES))

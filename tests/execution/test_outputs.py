@@ -136,7 +136,7 @@ def test_read_results_gives_a_dataframe_with_the_dictionary(runs):
     s = runs["summary2"].results()
     assert len(s) == 3 and s.attrs["columns"]["name"]["meaning"].startswith("subject name")
     with pytest.raises(UsageError, match="no predictions"):
-        mimir.read_results(runs["one"] / "module_small")
+        mimir.read_results(runs["one"] / ".mimir")
 
 
 def test_qc_of_an_output_folder_finds_its_cache(runs, shared, tmp_path):

@@ -81,6 +81,22 @@ def test_infer_writes_the_report_with_every_section(run_out):
     # split by the sex the module predicts; the missing zip grouped under its kind
     assert "split by sex predicted by module_small" in text
     assert "<h3>missing file: 1</h3>" in text and "9999999_20201_2_0" in text
+    # the page opens with the targets: counts with the QC failure in the headline, and
+    # beside each target the published figures of the one it matches (field 22407)
+    assert text.index("<h2>Targets</h2>") < text.index("<h2>Distributions</h2>") \
+        < text.index("<h2>Run</h2>") < text.index("<h2>How to cite</h2>")
+    assert "<span id='headline'>5 subjects, 4 predicted, 1 failed, 1 failed QC, 0 " \
+           "excluded</span>" in text
+    from mimir.modules.catalogue import match
+
+    rows = text.split("id='targets-table'>")[1].split("</table>")[0].split("<tr>")[2:]
+    vat = re.findall(r"<td[^>]*>([^<]*)</td>", rows[0])
+    pub = match("VAT", "22407")
+    assert vat[:4] == ["VAT", "module_small", "L", "22407"]
+    assert vat[-3:] == [f"{pub.icc:.3g}", f"{pub.mae:.3g}", "AtlasVatVolume"]
+    assert vat[-5:-3] == ["-", "-"]                   # no module.json: no own figures
+    assert "arXiv:2106.11731" in text                  # what to cite
+    assert "<details id='run-details'>" in text        # run metadata collapsed, at the end
 
 
 def test_report_is_self_contained(run_out):

@@ -31,10 +31,16 @@ class _Console(Console):
     WIDE = 10_000
 
     def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
-        if not self.is_terminal:
-            kwargs.setdefault("soft_wrap", True)
-            kwargs.setdefault("width", self.WIDE)
-        super().print(*objects, **kwargs)
+        if self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        kwargs.setdefault("soft_wrap", True)
+        width = self._width
+        self.width = self.WIDE  # tables at their natural width, up to this
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = width
 
 
 #: Progress and messages go to stderr; results and summaries to stdout.

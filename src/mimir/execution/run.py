@@ -245,6 +245,7 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
         "module_failures": sink.module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": sink.predicted_count,
                    "rows": len(table), "failed": len(merged), "excluded": len(plan.excluded),
+                   "qc_failed": summary.qc_failed,
                    "preprocessed": sum(r.status == "done" for r in records),
                    "cached": sum(r.status == "cached" for r in records)},
         "timings_s": {k: round(v, 3) for k, v in timing.items()},
