@@ -70,10 +70,13 @@ class _Command:
     def __init__(self, name: str):
         self.name = name
         self.wrapper = None
+        self.replaced = None  # a value assigned by the user (e.g. a test's stand-in)
 
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
+        if self.replaced is not None:
+            return self.replaced
         from mimir import api
 
         fn = getattr(api, self.name)
@@ -85,8 +88,11 @@ class _Command:
         return self.wrapper
 
     def __set__(self, obj, value) -> None:
-        if not isinstance(value, types.ModuleType):
-            raise AttributeError(f"mimir.{self.name} is the API function of a command")
+        if not isinstance(value, types.ModuleType):  # a subpackage being bound: ignored
+            self.replaced = value
+
+    def __delete__(self, obj) -> None:
+        self.replaced = None
 
 
 def _sharing(fn, package: types.ModuleType):
