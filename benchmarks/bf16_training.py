@@ -56,7 +56,7 @@ def run(work: Path, subjects: int, iterations: int, batch: int, backbone: str,
     for precision in ("fp32", "bf16"):
         out = work / precision
         t0 = time.perf_counter()
-        mimir.api.train(cache, targets, out, columns=TARGETS, backbone=backbone,
+        mimir.api.train(cache, targets, out, columns=",".join(TARGETS), backbone=backbone,
                         iterations=iterations, batch_size=batch, snapshot_every=iterations,
                         seed=0, device=device, init="random", precision=precision,
                         log=lambda _m: None)

@@ -323,8 +323,8 @@ def run_bench(n: int, cached: int, rounds: int, work: Path,
         if screenshot is not None:
             chromium_shot(page, screenshot, work / "pshot", height=4200)
             # the later sections, seen by hiding the ones before them in a copy
-            for part, hide, height in (("outliers", "#run,#targets", 2000),
-                                       ("qc", "#run,#targets,#outliers", 2800)):
+            for part, hide, height in (("outliers", "#targets,#distributions", 2000),
+                                       ("qc", "#targets,#distributions,#outliers", 2800)):
                 view = work / f"view-{part}.html"
                 view.write_text(text.replace("</style>", f"{hide}{{display:none}}</style>", 1),
                                 encoding="utf-8")

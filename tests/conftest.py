@@ -13,15 +13,33 @@ from mimir.phantom.variants import Variants
 from tests.modules.module_factory import THREE_TARGETS, write_module
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory):
+    """A MIMIR home for the whole session (module- and session-scoped fixtures run
+    before the per-test one below): nothing reaches the user's ``~/.cache/mimir``."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("MIMIR_HOME", "MIMIR_CACHE")}
+    os.environ["MIMIR_HOME"] = str(tmp_path_factory.mktemp("session_home"))
+    os.environ.pop("MIMIR_CACHE", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(autouse=True)
 def offline_torch_cache(tmp_path_factory, monkeypatch):
-    """An empty torch cache (TORCH_HOME) and MIMIR home (installed modules, the log) per
-    test, and downloads refused: a test that would fetch ImageNet weights fails with the
-    offline error instead."""
+    """An empty torch cache (TORCH_HOME) and MIMIR home (installed modules, the log, the
+    default image cache) per test, and downloads refused: a test that would fetch
+    ImageNet weights fails with the offline error instead."""
     import mimir.training.init as init
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
     monkeypatch.setenv("MIMIR_HOME", str(tmp_path_factory.mktemp("mimir_home")))
+    monkeypatch.delenv("MIMIR_CACHE", raising=False)
 
     def refuse(url, dst):
         raise OSError(f"network disabled in tests (asked for {url})")

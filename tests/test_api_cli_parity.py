@@ -30,13 +30,16 @@ COMMANDS = {
     ("preprocess",): api.preprocess, ("show",): api.show, ("infer",): api.infer,
     ("merge",): api.merge, ("report",): api.report, ("qc",): api.qc,
     ("cache", "verify"): api.cache_verify, ("modules", "install"): api.modules_install,
-    ("modules", "list"): api.modules_list, ("targets",): api.targets, ("split",): api.split,
+    ("modules", "list"): api.modules_list, ("modules", "info"): api.modules_info,
+    ("modules", "published"): api.modules_published, ("targets",): api.targets,
+    ("split",): api.split,
     ("train",): api.train, ("crossval",): api.crossval,
     ("module", "create"): api.module_create, ("phantom",): api.phantom, ("demo",): api.demo,
 }
 #: CLI parameter names of the required operands that the API spells otherwise
 ALIASES = {
     None: {"out_dir": "out", "out_path": "out", "run_dir": "run"},
+    ("modules", "info"): {"module": "module"},
     ("infer",): {"inputs": "paths_dicoms", "cache": "path_cache", "modules": "paths_modules",
                  "out_dir": "path_out"},
 }
@@ -158,8 +161,48 @@ def test_options_refuse_unknown_names_and_bad_values():
     assert isinstance(InferOptions(), Options)
 
 
-def test_every_api_function_is_a_command_and_reachable_from_mimir():
-    assert set(api.__all__) == {f.__name__ for f in COMMANDS.values()}
-    subpackages = {"report", "qc", "phantom", "demo"}  # mimir.<name> is the package
-    for name in set(api.__all__) - subpackages:
-        assert getattr(mimir, name) is getattr(api, name)
+#: API functions that are not commands
+API_ONLY = {"read_results"}
+
+
+def test_every_command_is_a_function_of_the_same_name_in_mimir():
+    """``mimir modules install`` is ``mimir.modules_install``; ``mimir.qc`` (a name it
+    shares with a subpackage) is the function too, and the subpackage stays importable."""
+    assert set(api.__all__) == {f.__name__ for f in COMMANDS.values()} | API_ONLY
+    for path, fn in COMMANDS.items():
+        assert fn.__name__ == "_".join(path)
+    subpackages = {"report", "qc", "phantom", "demo"}
+    for name in api.__all__:
+        got = getattr(mimir, name)
+        assert callable(got) and got.__name__ == name
+        if name in subpackages:  # a thin wrapper with the function's signature and doc
+            assert got.__doc__ == getattr(api, name).__doc__
+            assert inspect.signature(got) == inspect.signature(getattr(api, name))
+        else:
+            assert got is getattr(api, name)
+    import mimir.qc.flags as flags
+    from mimir.report import build
+
+    assert callable(mimir.qc) and mimir.qc.flags is flags and build.REPORT_NAME
+    assert set(api.__all__) <= set(dir(mimir)) and set(api.__all__) <= set(mimir.__all__)
+
+
+def test_help_lists_the_commands():
+    import pydoc
+
+    text = pydoc.render_doc(mimir, renderer=pydoc.plaintext)
+    functions = text.split("FUNCTIONS")[1]
+    for name in api.__all__:
+        assert f"\n    {name}(" in functions, name
+
+
+def test_import_mimir_is_cheap():
+    """``import mimir`` loads no command (nor numpy or pandas) until one is used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mimir; dir(mimir); print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('mimir', 'numpy', 'pandas', 'torch')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == "['mimir', 'mimir._version']"

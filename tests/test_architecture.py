@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mimir"
 
 #: Layers, lowest first: a subpackage may import only from lower layers (and itself).
 LAYERS = [
-    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio"},
+    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio", "home"},
     {"optspec"},
     {"reading", "modules", "cache"},
     {"qc", "inference"},

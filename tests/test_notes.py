@@ -89,8 +89,8 @@ def test_sidecar_round_trip_keeps_codes(tmp_path):
 
 def test_qc_table_lists_warning_codes(make_phantoms, tmp_path):
     folder = make_phantoms(1, seed=31, superimposed=2)
-    mimir.preprocess(folder, cache=tmp_path / "cache", workers=1)
-    qc = pd.read_csv(tmp_path / "cache" / "qc.csv", dtype=str, keep_default_na=False)
+    mimir.preprocess(folder, cache=tmp_path / "cache", workers=1, out=tmp_path / "tables")
+    qc = pd.read_csv(tmp_path / "tables" / "qc.csv", dtype=str, keep_default_na=False)
     assert "superimposed_station" in qc["warning_codes"].iloc[0].split(";")
 
 

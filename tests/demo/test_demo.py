@@ -63,16 +63,22 @@ def test_demo_writes_everything(demo_out):
 def test_demo_report_is_the_cohort_report_with_truth(demo_out):
     text = (demo_out / "report.html").read_text(encoding="utf-8")
     heads = re.findall(r"<h2>([^<]+)</h2>", text)
-    assert heads == ["Run", "Truth comparison", "Targets", "Outliers", "Quality control",
-                     "Failures", "Subjects"]
+    assert heads == ["Targets", "Truth comparison", "Distributions", "Outliers",
+                     "Quality control", "Failures", "Subjects", "Run", "How to cite"]
     assert not re.search(r"https?://", text)
     assert "images/" not in text                       # every picture is inline
     # one prediction-against-truth plot per target, then one figure per target
     truth = text.split("<h2>Truth comparison</h2>")[1].split("<h2>")[0]
     assert truth.count("<img class='plot'") == 10
-    targets = text.split("<h2>Targets</h2>")[1].split("<h2>")[0]
+    targets = text.split("<h2>Distributions</h2>")[1].split("<h2>")[0]
     assert targets.count("<img class='plot'") == 10
     assert "split by sex predicted by module_demo" in targets
+    # the module's own cross-validation figures (module.json) beside each target
+    summary = text.split("<h2>Targets</h2>")[1].split("<h2>")[0]
+    rows = summary.split("id='targets-table'>")[1].split("</table>")[0].split("<tr>")[2:]
+    assert len(rows) == 10 and "own ICC" in summary
+    vat = re.findall(r"<td[^>]*>([^<]*)</td>", rows[0])
+    assert vat[0] == "VAT" and "0.996" in vat   # module.json: VAT icc 0.99604
 
 
 def test_channel_figure_title_clears_the_channel_labels():

@@ -62,7 +62,9 @@ def test_same_name_in_two_folders_is_refused_naming_both(tmp_path, phantom_dir, 
 
 def test_too_long_paths_fail_as_subjects(tmp_path, cached, module18):
     long = tmp_path / ("9" * 300 + "_20201_2_0.zip")
-    s = mimir.infer([long], tmp_path / "cache", [module18], tmp_path / "out", 2,
+    lst = tmp_path / "list.txt"          # named in a list file: it fails as a subject
+    lst.write_text(f"{long}\n")
+    s = mimir.infer([lst], tmp_path / "cache", [module18], tmp_path / "out", 2,
                     device="cpu", threads=1)
     fails = pd.read_csv(tmp_path / "out" / "failures.csv", dtype=str, keep_default_na=False)
     assert len(fails) == 1 and s.predicted == 0

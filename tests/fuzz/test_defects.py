@@ -44,9 +44,10 @@ def mutant(base: Base, folder: Path, name: str, members: list[str], field: str, 
 
 def failure_row(path: Path, cache: Path) -> dict:
     """Preprocess one zip as a batch does; its row of ``failures.csv``."""
-    summary = preprocess_batch([path], cache)
+    tables = cache.with_name(cache.name + "-tables")   # a run's tables: never in the cache
+    summary = preprocess_batch([path], cache, tables=tables)
     assert summary.count("failed") == 1
-    df = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    df = pd.read_csv(tables / "failures.csv", dtype=str, keep_default_na=False)
     (row,) = df[df["name"] == path.name.split(".")[0]].to_dict("records")
     assert not (cache / f"{row['name']}.npy").exists()
     return row

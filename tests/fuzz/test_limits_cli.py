@@ -30,9 +30,9 @@ def mini_zip(fuzz_bases, tmp_path):
 def test_preprocess_option_fails_the_subject(mini_zip, tmp_path, option, value, kind):
     cache = tmp_path / "cache"
     res = CliRunner().invoke(app, ["preprocess", str(mini_zip), "--cache", str(cache),
-                                   option, value])
+                                   option, value, "-o", str(tmp_path / "tables")])
     assert res.exit_code == 1, res.output
-    df = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    df = pd.read_csv(tmp_path / "tables" / "failures.csv", dtype=str, keep_default_na=False)
     assert df["kind"].tolist() == [kind]
     ok = CliRunner().invoke(app, ["preprocess", str(mini_zip), "--cache", str(cache)])
     assert ok.exit_code == 0, ok.output

@@ -16,6 +16,7 @@ import mimir
 from mimir.cache.store import Cache
 from mimir.cli import app
 from mimir.errors import UsageError
+from tests.inputs import listed
 from tests.modules.module_factory import THREE_TARGETS, write_module
 
 runner = CliRunner()
@@ -162,7 +163,7 @@ def test_resume_after_interruption_equals_uninterrupted(module50, phantom_dir, t
 
 
 def test_failed_subject_exit_1_and_others_written(module50, phantom_dir, tmp_path):
-    missing = tmp_path / "9999999_20201_2_0.zip"
+    missing = listed(tmp_path / "9999999_20201_2_0.zip")  # an absent zip, listed
     res = runner.invoke(app, ["infer", str(phantom_dir), str(missing), "--cache",
                               str(tmp_path / "c"), "-m", str(module50), "-o",
                               str(tmp_path / "o"), "-b", "2", "--device", "cpu"])
@@ -193,12 +194,15 @@ def test_modules_listed_after_one_flag(module50, cache_dir, tmp_path, monkeypatc
     from mimir.cli import main
     from mimir.cli.app import expand_list_options
 
-    assert expand_list_options(["infer", "z", "--modules", "a", "b", "-o", "x"]) == [
-        "infer", "z", "--modules", "a", "--modules", "b", "-o", "x"]
     second = tmp_path / "module_two"
     second.mkdir()
     for p in module50.iterdir():
         (second / p.name).write_bytes(p.read_bytes())
+    a, b = str(module50), str(second)
+    assert expand_list_options(["infer", "z", "--modules", a, b, "-o", "x"]) == [
+        "infer", "z", "--modules", a, "--modules", b, "-o", "x"]
+    # a token after the modules that is not a module stays an input
+    assert expand_list_options(["infer", "-m", a, "zips", b]) == ["infer", "-m", a, "zips", b]
     monkeypatch.setattr(sys, "argv", ["mimir", "infer", "--cache", str(cache_dir), "--modules",
                                       str(module50), str(second), "-o", str(tmp_path / "o"),
                                       "--device", "cpu"])

@@ -30,13 +30,15 @@ def test_preprocess_all_succeed_exit_0(runner, tmp_path, phantom_dir, subject_im
     ex.write_text(f"eid\tname\n0\t{excluded.stem}\n")
     cache = tmp_path / "cache"
     res = runner.invoke(app, ["preprocess", str(src), str(excluded), "--cache", str(cache),
-                              "--exclude", str(ex), "--exclude-column", "name"])
+                              "--exclude", str(ex), "--exclude-column", "name", "-o",
+                              str(tmp_path / "tables")])
     assert res.exit_code == 0, res.output
     assert "1 preprocessed" in text(res) and "1 excluded" in text(res)
     np.testing.assert_array_equal(Cache(cache).read_image(src.stem), subject_image(src))
     assert not Cache(cache).has(excluded.stem)
-    f = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    f = pd.read_csv(tmp_path / "tables" / "failures.csv", dtype=str, keep_default_na=False)
     assert f[["name", "kind"]].values.tolist() == [[excluded.stem, "excluded"]]
+    assert not list(cache.glob("*.csv"))          # the cache holds images only
     # a rerun finds it cached and still succeeds
     again = runner.invoke(app, ["preprocess", str(src), "--cache", str(cache)])
     assert again.exit_code == 0 and "1 already cached" in text(again)
@@ -50,13 +52,14 @@ def test_preprocess_some_failed_exit_1_after_processing_the_rest(runner, tmp_pat
     lst = tmp_path / "list.txt"
     lst.write_text(f"{missing.name}\n{notzip.name}\n{src}\n")
     cache = tmp_path / "cache"
-    res = runner.invoke(app, ["preprocess", str(lst), "--cache", str(cache)])
+    res = runner.invoke(app, ["preprocess", str(lst), "--cache", str(cache), "--out",
+                              str(tmp_path / "tables")])
     assert res.exit_code == 1, res.output
     assert Cache(cache).has(src.stem)  # processed although listed after the failures
     assert "2 failed" in text(res) and "1 preprocessed" in text(res)
     assert missing.stem in text(res)
     assert "Traceback" not in res.output
-    f = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    f = pd.read_csv(tmp_path / "tables" / "failures.csv", dtype=str, keep_default_na=False)
     assert sorted(f["name"]) == sorted([missing.stem, notzip.stem])
 
 
@@ -74,9 +77,10 @@ def test_preprocess_ids_dicom_dir_instance(runner, tmp_path, phantom_dir):
     assert "1 already cached" in text(ok)
     # instance 3 names a zip that does not exist: a failure, exit 1
     bad = runner.invoke(app, ["preprocess", "--ids", str(ids), "--dicom-dir", str(phantom_dir),
-                              "--instance", "3", "--cache", str(cache)])
+                              "--instance", "3", "--cache", str(cache), "-o",
+                              str(tmp_path / "tables")])
     assert bad.exit_code == 1, bad.output
-    f = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    f = pd.read_csv(tmp_path / "tables" / "failures.csv", dtype=str, keep_default_na=False)
     assert f["name"].tolist() == [f"{eid}_20201_3_0"]
     assert f["kind"].tolist() == ["missing file"]
     assert f["path"].iloc[0] == str(phantom_dir / f"{eid}_20201_3_0.zip")

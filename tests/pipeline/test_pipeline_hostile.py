@@ -21,9 +21,12 @@ def hostile_run(request, hostile_folder, tmp_path_factory):
     cache = tmp_path_factory.mktemp(f"cache_w{request.param}") / "cache"
     missing = folder / "9100003_20201_2_0.zip"
     assert not missing.exists()
+    lst = cache.parent / "list.txt"   # an absent zip fails as a subject when listed
+    lst.write_text(f"{missing}\n")
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        summary = mimir.preprocess([folder, missing], cache, workers=request.param,
+        summary = mimir.preprocess([folder, lst], cache, workers=request.param,
+                                   out=cache.parent / "tables",
                                    **InputOptions.limit_values(HOSTILE_LIMITS))
     assert "Traceback" not in stderr.getvalue()
     return summary, cache, exp
@@ -44,7 +47,8 @@ def test_every_subject_has_its_record(hostile_run):
 
 def test_failures_csv(hostile_run):
     summary, cache, exp = hostile_run
-    df = pd.read_csv(cache / "failures.csv", dtype=str, keep_default_na=False)
+    df = pd.read_csv(cache.parent / "tables" / "failures.csv", dtype=str,
+                     keep_default_na=False)
     assert list(df.columns) == ["name", "path", "kind", "member", "message"]
     failing = {n for n, e in exp.items() if e["kind"] is not None}
     assert set(df["name"]) == failing
@@ -77,7 +81,8 @@ def test_good_subjects_cached_and_equal_to_preprocess_subject(hostile_run, subje
 
 def test_no_manifest_warning_recorded(hostile_run):
     summary, cache, exp = hostile_run
-    w = pd.read_csv(cache / "warnings.csv", dtype=str, keep_default_na=False)
+    w = pd.read_csv(cache.parent / "tables" / "warnings.csv", dtype=str,
+                    keep_default_na=False)
     assert list(w.columns) == ["name", "warning"]
     (name,) = [n for n, e in exp.items() if e.get("warning")]
     mine = w[w["name"] == name]["warning"].tolist()
@@ -92,10 +97,11 @@ def test_nothing_written_outside(hostile_run, hostile_folder):
         assert not (base / ".." / ".." / "evil.dcm").exists()
     assert not list(folder.parent.parent.rglob("evil.dcm"))
     assert not list(cache.parent.rglob("evil.dcm"))
-    # the cache holds only images, sidecars and the two tables
+    # the cache holds only images and sidecars; the tables are in their own folder
     names = {p.name for p in cache.iterdir()}
-    assert {"failures.csv", "warnings.csv"} <= names
-    assert all(n.endswith((".npy", ".json", ".csv")) for n in names)
+    assert all(n.endswith((".npy", ".json")) for n in names), names
+    tables = {p.name for p in (cache.parent / "tables").iterdir()}
+    assert {"failures.csv", "warnings.csv", "qc.csv", "columns.csv"} == tables
 
 
 def test_summary_counts(hostile_run):

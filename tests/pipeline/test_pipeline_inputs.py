@@ -63,9 +63,32 @@ def test_list_file_relative_to_the_list(tree, monkeypatch):
     assert len(got) == 3
 
 
-def test_missing_path_kept(tmp_path):
+def test_a_named_path_must_exist(tmp_path):
+    """A named input that does not exist is a usage error naming it (a listed one is
+    kept, above)."""
     p = tmp_path / "6000001_20201_2_0.zip"
-    assert resolve_inputs([p]) == [p]
+    with pytest.raises(UsageError, match=f"input {p} does not exist"):
+        resolve_inputs([p])
+    with pytest.raises(UsageError, match="zipz does not exist"):
+        resolve_inputs([tmp_path / "zipz"])
+    broken = tmp_path / "6000002_20201_2_0.zip"
+    broken.symlink_to(tmp_path / "nowhere.zip")   # exists as a name: fails as a subject
+    assert resolve_inputs([broken]) == [broken]
+
+
+@pytest.mark.parametrize("text,hint", [
+    ("eid,name,vat\n1000001,1000001_20201_2_0,3.1\n", "--ids FILE"),  # a table
+    ("1000001\n1000002\n", "--ids FILE"),                               # bare ids
+    ("notes about the cohort\n", "one subject zip per line"),            # prose
+])
+def test_a_text_input_must_list_zips(tmp_path, text, hint):
+    f = tmp_path / "truth.csv"
+    f.write_text(text)
+    with pytest.raises(UsageError) as err:
+        resolve_inputs([f])
+    msg = str(err.value)
+    assert f"input {f} is not a zip, a folder of zips or a list of zips: line 1" in msg
+    assert hint in msg
 
 
 def test_same_path_kept_once_same_name_elsewhere_refused(tree):

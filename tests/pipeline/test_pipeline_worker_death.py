@@ -74,10 +74,10 @@ def test_script_without_main_guard_gets_a_message_saying_so(phantom_dir, tmp_pat
     script = tmp_path / "unguarded.py"
     script.write_text("import mimir\n"
                       f"mimir.preprocess({[str(z) for z in zips]!r}, {str(tmp_path / 'c')!r}, "
-                      "workers=2)\n")
+                      f"workers=2, out={str(tmp_path / 't')!r})\n")
     subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                    timeout=300)
-    failures = pd.read_csv(tmp_path / "c" / "failures.csv")
+    failures = pd.read_csv(tmp_path / "t" / "failures.csv")
     assert len(failures) == 2
     assert failures["message"].str.contains('if __name__ == "__main__"', regex=False).all()
 

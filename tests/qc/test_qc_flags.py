@@ -106,10 +106,11 @@ def test_exclusions_in_three_formats(phantom_dir, tmp_path):
     for fname, text in lists.items():
         (tmp_path / fname).write_text(text)
         cache = tmp_path / f"cache_{fname}"
-        s = mimir.preprocess([phantom_dir], cache, exclude=tmp_path / fname)
+        tables = tmp_path / f"tables_{fname}"
+        s = mimir.preprocess([phantom_dir], cache, exclude=tmp_path / fname, out=tables)
         excluded = {r.name for r in s.records if r.status == "excluded"}
         assert excluded == expect[fname], fname
-        fails = pd.read_csv(cache / "failures.csv")
+        fails = pd.read_csv(tables / "failures.csv")
         assert set(fails.loc[fails["kind"] == "excluded", "name"]) == expect[fname]
         assert not any((cache / f"{n}.npy").exists() for n in expect[fname])
 
@@ -141,9 +142,11 @@ def test_infer_qc_columns_strict_and_exclusion(make_phantoms, phantom_dir, tmp_p
     assert "AtlasVatVolume_uncertain" in tab.columns
     qc = pd.read_csv(out / "qc.csv")
     assert set(qc["name"]) == set(tab["name"])
-    # mimir qc over the cache summarises the flag and draws the flagged subject
-    res = runner.invoke(app, ["qc", str(tmp_path / "c")])
+    # mimir qc over the cache summarises the flag and draws the flagged subject (in the
+    # folder named with -o: nothing goes into the cache)
+    res = runner.invoke(app, ["qc", str(tmp_path / "c"), "-o", str(tmp_path / "qc")])
     assert res.exit_code == 0, res.output
-    summ = pd.read_csv(tmp_path / "c" / "qc_summary.csv").set_index("flag")
+    summ = pd.read_csv(tmp_path / "qc" / "qc_summary.csv").set_index("flag")
     assert summ.loc["fat_water_swap", "subjects"] == 1
-    assert (tmp_path / "c" / "qc_flagged.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "qc" / "qc_flagged.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "c").glob("qc_*"))

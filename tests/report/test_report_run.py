@@ -4,6 +4,7 @@ merged shards, covariates, self-contained, and rendered by headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from typer.testing import CliRunner
 import mimir
 import mimir.api
 from mimir.cli import app
-from tests.browser import load_page, screenshot
+from tests.browser import MIN_WINDOW, framed, load_page, screenshot
+from tests.inputs import listed
 from tests.modules.module_factory import write_module
 
 runner = CliRunner()
-HEADINGS = ("Run", "Targets", "Outliers", "Quality control", "Failures")
+HEADINGS = ("Targets", "Distributions", "Outliers", "Quality control", "Failures", "Run",
+            "How to cite")
 SWAP = dict(swap=3)
 
 
@@ -40,7 +43,7 @@ def run_out(tmp_path_factory, phantom_dir, make_phantoms, module_sex) -> Path:
     swapped in station 3 (QC flag), and one missing zip (a failure)."""
     tmp = tmp_path_factory.mktemp("run")
     swap = make_phantoms(1, seed=30, **SWAP)
-    missing = tmp / "9999999_20201_2_0.zip"
+    missing = listed(tmp / "9999999_20201_2_0.zip")  # an absent zip, in a list file
     res = runner.invoke(app, ["infer", str(phantom_dir), str(swap), str(missing), "--cache",
                               str(tmp / "cache"), "-m", str(module_sex), "-o",
                               str(tmp / "out"), "-b", "2", "--device", "cpu"])
@@ -78,6 +81,22 @@ def test_infer_writes_the_report_with_every_section(run_out):
     # split by the sex the module predicts; the missing zip grouped under its kind
     assert "split by sex predicted by module_small" in text
     assert "<h3>missing file: 1</h3>" in text and "9999999_20201_2_0" in text
+    # the page opens with the targets: counts with the QC failure in the headline, and
+    # beside each target the published figures of the one it matches (field 22407)
+    assert text.index("<h2>Targets</h2>") < text.index("<h2>Distributions</h2>") \
+        < text.index("<h2>Run</h2>") < text.index("<h2>How to cite</h2>")
+    assert "<span id='headline'>5 subjects, 4 predicted, 1 failed, 1 failed QC, 0 " \
+           "excluded</span>" in text
+    from mimir.modules.catalogue import match
+
+    rows = text.split("id='targets-table'>")[1].split("</table>")[0].split("<tr>")[2:]
+    vat = re.findall(r"<td[^>]*>([^<]*)</td>", rows[0])
+    pub = match("VAT", "22407")
+    assert vat[:4] == ["VAT", "module_small", "L", "22407"]
+    assert vat[-3:] == [f"{pub.icc:.3g}", f"{pub.mae:.3g}", "AtlasVatVolume"]
+    assert vat[-5:-3] == ["-", "-"]                   # no module.json: no own figures
+    assert "arXiv:2106.11731" in text                  # what to cite
+    assert "<details id='run-details'>" in text        # run metadata collapsed, at the end
 
 
 def test_report_is_self_contained(run_out):
@@ -118,6 +137,39 @@ def test_report_renders_in_headless_chromium(run_out, tmp_path):
     img = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)
     assert img is not None and img.shape == (3000, 1280)
     assert (img < 200).mean() > 0.02 and img.std() > 20   # text, plots and images drawn
+
+
+#: Browser windows the report must fit: a desktop and a phone (width, first screen).
+WINDOWS = {"desktop": (1280, 800), "phone": (420, 800)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window", sorted(WINDOWS))
+def test_report_fits_desktop_and_phone_width_targets_first(run_out, tmp_path, window):
+    """At 1280 and 420 px the page never scrolls sideways (wide tables scroll inside
+    their own box), and the targets table starts within the first screen."""
+    w, h = WINDOWS[window]
+    page = run_out / "report.html"
+    if w < MIN_WINDOW:  # below headless Chromium's narrowest window: in a frame that wide
+        page = framed(page, w, h, tmp_path / "framed.html")
+    browser, dom = load_page(page, tmp_path / "p1", size=f"{max(w, MIN_WINDOW)},{h}")
+    vw, vh = map(int, re.search(r'data-viewport="(\d+)x(\d+)"', dom).groups())
+    assert vw == w and vh >= 600     # the window, less any browser frame
+    overflow = int(re.search(r'data-overflow="(-?\d+)"', dom).group(1))
+    assert overflow <= 0, f"the page is {overflow} px wider than a {w} px window"
+    top = int(re.search(r'data-targets-top="(-?\d+)"', dom).group(1))
+    assert 0 < top < vh * 0.6, f"the targets start at {top} px of a {vh} px screen"
+    # the wide targets table sits in its scroll box; the run details are collapsed
+    text = _text(run_out / "report.html")
+    assert "<div class='tw'><table id='targets-table'>" in text
+    assert "<details id='run-details'>" in text
+    shot = screenshot(browser, page, tmp_path / "shot.png", tmp_path / "p2",
+                      size=f"{max(w, MIN_WINDOW)},{h}")
+    img = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)[:, :w]
+    assert img.shape == (h, w) and img.std() > 20     # the first screen is drawn
+    if os.environ.get("MIMIR_SCREENSHOTS"):  # refresh the pictures in docs/
+        cv2.imwrite(str(Path(os.environ["MIMIR_SCREENSHOTS"]) / f"report-{window}.png"),
+                    cv2.imread(str(shot))[:, :w])
 
 
 def test_no_report_then_mimir_report_rebuilds(phantom_dir, module_sex, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 import mimir
 from mimir.execution.merge import merge
+from tests.inputs import listed
 
 TABLES = ("predictions.csv", "qc.csv", "failures.csv", "module_small/predictions.csv")
 
@@ -24,7 +25,7 @@ def module_small(module18) -> Path:
 @pytest.fixture(scope="module")
 def inputs(phantom_dir, tmp_path_factory) -> list:
     missing = tmp_path_factory.mktemp("x") / "7777777_20201_2_0.zip"  # fails: missing file
-    return [phantom_dir, missing]
+    return [phantom_dir, listed(missing)]
 
 
 @pytest.fixture(scope="module")

@@ -91,8 +91,18 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
     assert set(metrics["iteration"]) == {2, 4}
     assert set(metrics["target"]) == set(cols.split(","))
     for c in ("icc", "r2", "mae", "mape", "nll", "auce", "nll_calibrated", "auce_calibrated",
-              "calibration_factor"):
+              "calibration_factor", "icc_textbook", "icc_published", "published_icc"):
         assert c in metrics.columns
+    # both ICC formulas; the textbook one in `icc` by default
+    assert (metrics["icc"] == metrics["icc_textbook"]).all()
+    assert set(metrics["icc_formula"]) == {"textbook"}
+    # the published figures beside each target: weight matches the published "weight"
+    w = metrics[metrics["target"] == "weight_kg"].iloc[0]
+    assert (w["published_target"], w["published_icc"], w["published_unit"]) == \
+        ("weight", 0.997, "kg")
+    assert "Beside the published figures" in (cv / "report.html").read_text()
+    # the data dictionary covers every column of every table of the folder
+    _check_dictionary(cv)
     last = metrics[metrics["iteration"] == 4]
     assert (last["nll_calibrated"] <= last["nll"] + 1e-9).all()  # calibration never hurts
     pooled = pd.read_csv(cv / "pooled_predictions.csv")
@@ -152,6 +162,75 @@ def test_tiny_crossval_module_create_and_infer(fast_cache, tmp_path):
                                   "weight_variance_in_kg", "sex_mean_in_(male = 1)",
                                   "sex_variance_in_(male = 1)"]
     assert len(pred) == 24 and np.isfinite(pred.iloc[:, 1:].to_numpy()).all()
+
+
+def _check_dictionary(folder: Path) -> None:
+    from mimir.output.dictionary import read_dictionary
+
+    d = read_dictionary(folder)
+    listed = set(zip(d["table"], d["column"], strict=True))
+    tables = sorted(folder.glob("*.csv")) + sorted(folder.glob("*/*.csv"))
+    assert len(tables) > 5
+    for p in tables:
+        rel = p.relative_to(folder).as_posix()
+        if rel == "columns.csv":
+            continue
+        for c in pd.read_csv(p, nrows=0).columns:
+            assert (rel, c) in listed, (rel, c)
+    assert (d["meaning"] != "").all(), d[d["meaning"] == ""]
+
+
+@pytest.mark.parametrize("icc", ["published"])
+def test_crossval_icc_published_fills_the_icc_column(fast_cache, tmp_path, icc):
+    """--icc published: the icc column is the original's formula (evaluation only: the
+    folds of a finished cross-validation are reused)."""
+    from mimir.training.crossval import evaluate
+    from mimir.training.data import read_target_table
+    from mimir.training.metrics import icc_published
+
+    truth = fast_cache / "truth.csv"
+    names = sorted(pd.read_csv(truth, dtype={"name": str})["name"])
+    folds = [names[::2], names[1::2]]
+    write_folds(folds, tmp_path / "splits")
+    common = ["--cache", str(fast_cache), "--targets", str(truth), "--columns",
+              "weight_kg", "--backbone", "resnet18", "--iterations", "2", "--batch-size",
+              "4", "--snapshot-every", "2", "--device", "cpu", "--init", "random"]
+    res = runner.invoke(app, ["crossval", *common, "--splits", str(tmp_path / "splits"),
+                              "-o", str(tmp_path / "cv"), "--icc", icc])
+    assert res.exit_code == 0, res.output
+    assert "ICC (published)" in res.output
+    m = pd.read_csv(tmp_path / "cv" / "metrics.csv")
+    assert (m["icc"] == m["icc_published"]).all() and set(m["icc_formula"]) == {icc}
+    pooled = pd.read_csv(tmp_path / "cv" / "pooled_predictions.csv")
+    want = icc_published(pooled["weight_kg_truth"], pooled["weight_kg_mean"])
+    assert m["icc"].iloc[-1] == pytest.approx(want, rel=1e-12)
+    again = evaluate(tmp_path / "cv", read_target_table(truth), ["weight_kg"], 2,
+                     icc="textbook")
+    assert (again["metrics"]["icc"] == again["metrics"]["icc_textbook"]).all()
+
+
+def test_train_checks_the_targets_first_and_says_what_it_expects(tmp_path, fast_cache):
+    """A missing or wrong target table is reported (with the columns found, the ones
+    expected and `mimir targets`) before the ImageNet weights, which are missing here
+    (no network in tests)."""
+    base = ["train", "--cache", str(fast_cache), "-o", str(tmp_path / "run"),
+            "--iterations", "2"]
+    res = runner.invoke(app, [*base, "--targets", str(tmp_path / "none.csv")])
+    assert res.exit_code == 2
+    msg = " ".join(res.output.split())
+    assert "none.csv: no such file" in msg and "mimir targets" in msg
+    assert "ImageNet" not in msg and "weights" not in msg
+    wrong = tmp_path / "export.csv"
+    wrong.write_text("eid,21002-2.0,50-2.0\n1000001,80,170\n")
+    for cmd in (base, ["crossval", "--cache", str(fast_cache), "--splits", str(tmp_path),
+                       "-o", str(tmp_path / "cv")]):
+        res = runner.invoke(app, [*cmd, "--targets", str(wrong)])
+        assert res.exit_code == 2, res.output
+        msg = " ".join(res.output.split())
+        assert "has no 'name' column (found: eid, 21002-2.0, 50-2.0)" in msg
+        assert "expected: name" in msg and "mimir targets" in msg
+        assert "weights" not in msg
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -158,11 +158,11 @@ def test_published_factor_on_tiny_samples_takes_the_crossing_nearest_to_zero():
 
 
 def test_icc_worked_example_of_the_docs():
-    """docs/training.md: our ICC(2,1) and the original's variant (its error term keeps the
-    column effect) on the same five subjects."""
+    """docs/training.md: the textbook ICC(2,1) and the original's formula (its column
+    mean square without the factor n, its error term the within-subject sum over
+    (n - 1)(k - 1)) on the same five subjects, against the numbers worked by hand."""
     y = np.array([10.0, 12, 14, 16, 18])
     p = np.array([11.0, 13.5, 14.5, 17.5, 18.5])
-    assert M.icc21(y, p) == pytest.approx(0.9406, abs=5e-5)
     X = np.stack([y, p], axis=1)
     n, k = X.shape
     g = X.mean()
@@ -170,9 +170,33 @@ def test_icc_worked_example_of_the_docs():
     ssc = n * np.sum((X.mean(axis=0) - g) ** 2)
     sse = np.sum((X - g) ** 2) - ssr - ssc
     assert (ssr, ssc, sse) == pytest.approx((76.5, 2.5, 0.5))
-    msr, msc, msw = ssr / (n - 1), ssc / (k - 1), (sse + ssc) / (n * (k - 1))
-    original = (msr - msw) / (msr + (k - 1) * msw + k * (msc - msw) / n)
-    assert original == pytest.approx(0.9043, abs=5e-5)
-    # without an offset only the degrees of freedom differ: close, not equal
+    # textbook: MSR 19.125, MSC 2.5, MSE 0.125 -> 19 / 20.2
+    assert M.icc21(y, p) == pytest.approx(19 / 20.2, rel=1e-12)
+    assert M.ICC_FORMULAS["textbook"](y, p) == pytest.approx(0.940594, abs=5e-7)
+    # the original's: MS_R 19.125, MS_C 0.5 (no factor n), MS_E (2.5 + 0.5) / 4 = 0.75
+    # -> (19.125 - 0.75) / (19.125 + 0.75 + 2 / 5 (0.5 - 0.75)) = 18.375 / 19.775
+    assert M.icc_published(y, p) == pytest.approx(18.375 / 19.775, rel=1e-12)
+    assert M.ICC_FORMULAS["published"](y, p) == pytest.approx(0.929204, abs=5e-7)
+    # equal column means (no offset): MS_C = MSC = 0 and MS_E = MSE, the two agree
     q = y + np.array([0.5, -0.5, 0.5, -0.5, 0.0])
     assert M.icc21(y, q) == pytest.approx(0.98958, abs=5e-6)
+    assert M.icc_published(y, q) == pytest.approx(M.icc21(y, q), rel=1e-12)
+
+
+def test_icc_formulas_agree_without_bias_and_part_with_one():
+    """docs/training.md: 1,000 subjects (sd 1, error sd 0.2, rng seed 0): the two agree
+    to 1e-7 without an offset and part by about 0.008 with one of half an sd."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=1000)
+    p = y + rng.normal(scale=0.2, size=1000)
+    assert abs(M.icc21(y, p) - M.icc_published(y, p)) < 1e-7
+    gap = M.icc21(y, p + 0.5) - M.icc_published(y, p + 0.5)
+    assert 0.005 < gap < 0.012
+    row = M.all_metrics(y, p, np.ones_like(y), icc="published")
+    assert row["icc"] == row["icc_published"] != row["icc_textbook"]
+    assert M.all_metrics(y, p, np.ones_like(y))["icc"] == row["icc_textbook"]
+
+
+def test_mape_is_in_percent():
+    """MIMIR's MAPE is in % (the original computed a fraction)."""
+    assert M.mape([100.0, 200.0], [110.0, 180.0]) == pytest.approx(10.0)

@@ -12,15 +12,31 @@ options once, before anything is read or written, and raises
 - images: :func:`preprocess`, :func:`show`, :func:`qc`, :func:`cache_verify`,
   :func:`phantom`;
 - predictions: :func:`infer`, :func:`merge`, :func:`report`, :func:`modules_install`,
-  :func:`modules_list`, :func:`demo`;
+  :func:`modules_list`, :func:`modules_info`, :func:`modules_published`, :func:`demo`,
+  and :func:`read_results` (an output folder's predictions as a DataFrame);
 - training: :func:`targets`, :func:`split`, :func:`train`, :func:`crossval`,
   :func:`module_create`.
 """
 
 from mimir.api.images import cache_verify, phantom, preprocess, qc, show
-from mimir.api.predict import demo, infer, merge, modules_install, modules_list, report
+from mimir.api.predict import (
+    demo,
+    infer,
+    merge,
+    modules_info,
+    modules_install,
+    modules_list,
+    modules_published,
+    read_results,
+    report,
+)
 from mimir.api.training import crossval, module_create, split, targets, train
 
+#: One function per command (``modules_install`` is ``mimir modules install``).
+COMMANDS = ("cache_verify", "crossval", "demo", "infer", "merge", "module_create",
+            "modules_info", "modules_install", "modules_list", "modules_published", "phantom",
+            "preprocess", "qc", "report", "show", "split", "targets", "train")
+
 __all__ = ["cache_verify", "crossval", "demo", "infer", "merge", "module_create",
-           "modules_install", "modules_list", "phantom", "preprocess", "qc", "report", "show",
-           "split", "targets", "train"]
+           "modules_info", "modules_install", "modules_list", "modules_published", "phantom",
+           "preprocess", "qc", "read_results", "report", "show", "split", "targets", "train"]

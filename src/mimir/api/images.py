@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from mimir.api.progress import preprocess_progress
 from mimir.atomic import atomic_path
 from mimir.cache.store import verify
 from mimir.errors import UsageError
 from mimir.execution.outdir import ensure_folder
 from mimir.optspec import Opt, OptionSet, api_options
+from mimir.output.dictionary import describe, read_dictionary, write_dictionary
 from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
 from mimir.phantom.variants import Variants
 from mimir.pipeline.batch import preprocess_batch
@@ -18,7 +21,7 @@ from mimir.pipeline.inputs import resolve_inputs
 from mimir.pipeline.options import PREPROCESS_OPTIONS, PreprocessOptions
 from mimir.projection.render import save_channels_png
 from mimir.qc.exclusions import excluded_subjects
-from mimir.qc.report import cohort_qc, flagged_grid
+from mimir.qc.report import cohort_qc, flagged_grid, is_output_folder
 from mimir.reading.archive import subject_name
 
 
@@ -33,10 +36,12 @@ def preprocess(inputs, cache: str | os.PathLike, *,
     inputs : path or list of paths
         Zip files, folders of zips, or text files listing paths.
     cache : path-like
-        Cache folder: ``<name>.npy`` and ``<name>.json`` per subject, ``failures.csv``,
-        ``warnings.csv``.
+        Cache folder: ``<name>.npy`` and ``<name>.json`` per subject.
     on_start, on_record : callable, optional
         Progress hooks: the number of subjects, then each record.
+
+    The tables of the run (``failures.csv``, ``warnings.csv``, ``qc.csv``, with
+    ``columns.csv``) go to ``out`` when it is given, never into the cache.
 
     Returns
     -------
@@ -51,12 +56,21 @@ def preprocess(inputs, cache: str | os.PathLike, *,
         raise UsageError("no inputs: name zips, folders or lists, or use --ids/--dicom-dir")
     excluded = excluded_subjects([subject_name(p) for p in paths], opts.exclude,
                                  opts.exclude_column)
+    if opts.out is not None and Path(opts.out).resolve() == Path(cache).resolve():
+        raise UsageError("--out must not be the cache: the cache is shared by runs, the "
+                         "tables are this run's")
     ensure_folder(Path(cache), "cache folder")
-    if on_start:
-        on_start(len(paths))
-    return preprocess_batch(paths, Path(cache), workers=opts.workers,
-                            volumes_dir=opts.volumes, limits=opts.limits, excluded=excluded,
-                            on_record=on_record)
+    if opts.out is not None:
+        ensure_folder(Path(opts.out), "output folder")
+    given = on_start is not None or on_record is not None
+    with preprocess_progress(opts.progress and not given) as bar:
+        on_start = on_start or bar.get("on_start")
+        if on_start:
+            on_start(len(paths))
+        return preprocess_batch(paths, Path(cache), workers=opts.workers,
+                                volumes_dir=opts.volumes, limits=opts.limits,
+                                excluded=excluded, on_record=on_record or bar.get("on_record"),
+                                tables=opts.out)
 
 
 SHOW_OPTIONS = OptionSet(Opt("overwrite", False, "Replace an existing PNG."))
@@ -80,8 +94,12 @@ def show(image: str | os.PathLike, output: str | os.PathLike, **options) -> Path
 
 
 QC_OPTIONS = OptionSet(
-    Opt("cache", None, "The image cache, if not in FOLDER or FOLDER/cache.", type=Path),
-    Opt("png", None, "Grid of flagged subjects' images (default FOLDER/qc_flagged.png).",
+    Opt("cache", None, "The image cache, if not the one FOLDER's run.json names (or FOLDER "
+        "itself when it is a cache).", type=Path),
+    Opt("out", None, "Folder for qc_summary.csv, qc_flagged.png and columns.csv (default: "
+        "FOLDER when it is an infer output folder; for a cache, nothing is written unless "
+        "given).", type=Path, flags=("--out", "-o")),
+    Opt("png", None, "Grid of flagged subjects' images (default OUT/qc_flagged.png).",
         type=Path),
     Opt("overwrite", False, "Replace existing QC outputs."),
 )
@@ -97,24 +115,56 @@ def qc(folder: str | os.PathLike, **options) -> dict:
     folder : path-like
         An image cache or an ``infer`` output folder.
 
+    The cache is the one the output folder's ``run.json`` records (the shared cache by
+    default), or the folder itself when it is a cache. The tables go to ``out``
+    (default: the folder when it is an ``infer`` output folder), never into a cache.
+
     Returns
     -------
     dict
-        ``table`` (flags per subject), ``counts`` (per flag), ``summary`` (path),
-        ``grid`` (path, or None when no subject is flagged).
+        ``table`` (flags per subject), ``counts`` (per flag), ``summary`` (path, or None
+        when nothing was written), ``grid`` (path, or None when no subject is flagged or
+        nothing was written), ``cache`` (the cache read).
     """
     o = QC_OPTIONS.build(**options)
     folder = Path(folder)
     table, counts, c = cohort_qc(folder, o.cache)
-    png = o.png or folder / "qc_flagged.png"
-    summary = folder / "qc_summary.csv"
+    dest = o.out if o.out is not None else (folder if is_output_folder(folder) else None)
+    if dest is not None and Path(dest).resolve() == c.root.resolve():
+        raise UsageError(f"--out {dest} is the image cache; name another folder for the "
+                         "QC tables")
+    if dest is None:
+        return {"table": table, "counts": counts, "summary": None, "grid": None,
+                "cache": c.root}
+    dest = ensure_folder(Path(dest), "output folder")
+    png = o.png or dest / "qc_flagged.png"
+    summary = dest / "qc_summary.csv"
     for p in (png, summary):
         if p.exists() and not o.overwrite:
             raise UsageError(f"{p} exists; use --overwrite to replace it")
     with atomic_path(summary) as tmp:
         counts.to_csv(tmp, index=False)
+    write_dictionary(dest, read_dictionary_rows(dest, skip="qc_summary.csv")
+                     + describe("qc_summary.csv", counts.columns, meanings=QC_SUMMARY))
     return {"table": table, "counts": counts, "summary": summary,
-            "grid": flagged_grid(c, table, png)}
+            "grid": flagged_grid(c, table, png), "cache": c.root}
+
+
+#: The columns of ``qc_summary.csv``.
+QC_SUMMARY = {
+    "flag": ("the QC flag (see qc.csv and docs/qc.md)", ""),
+    "severity": ("fail: the subject does not pass QC; warn: a warning only", ""),
+    "subjects": ("subjects with the flag raised", ""),
+    "names": ("those subjects, space-separated", ""),
+    "rule": ("the rule that raises the flag, in words", ""),
+}
+
+
+def read_dictionary_rows(folder: Path, skip: str) -> list[dict]:
+    """The rows of a folder's ``columns.csv`` other than those of table ``skip`` (a
+    command adding its table keeps the other commands' entries)."""
+    d = read_dictionary(folder)
+    return d[d["table"] != skip].to_dict("records")
 
 
 CACHE_VERIFY_OPTIONS = OptionSet(
@@ -139,7 +189,7 @@ def cache_verify(cache: str | os.PathLike, **options) -> dict:
     return verify(cache, check_sources=o.check_sources)
 
 
-_STATION: dict = {"minimum": 1, "maximum": 6, "type": int}
+_STATION: dict[str, Any] = {"minimum": 1, "maximum": 6, "type": int}
 PHANTOM_OPTIONS = OptionSet(
     Opt("n", 8, "Number of subjects.", minimum=1),
     Opt("seed", 0, "Seed: same seed and options give byte-identical zips."),

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mimir.api.progress import infer_progress
 from mimir.demo.run import run_demo
-from mimir.errors import UsageError
+from mimir.errors import ModuleFormatError, UsageError
 from mimir.execution.merge import merge as run_merge
 from mimir.execution.options import INFER_OPTIONS, InferOptions
 from mimir.execution.run import infer as run_infer
 from mimir.execution.sink import Hooks
 from mimir.modules.registry import install, installed
 from mimir.optspec import Opt, OptionSet, api_options
+from mimir.output.results import read_results as load_results
 from mimir.report import build_report, try_build_report
 
 
@@ -32,7 +34,8 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out,
         Field-20201 zips, folders of zips, or list files; empty (and no ``ids``): every
         cached image.
     path_cache : path-like or None
-        Cache folder for the 2D images (None: ``<path_out>/cache``).
+        Cache folder for the 2D images (None: the shared cache, ``$MIMIR_CACHE`` or else
+        ``$MIMIR_HOME/cache``; without inputs, name the cache to predict all of it).
     paths_modules : list of path-like or str
         Module folders or installed module names.
     path_out : path-like
@@ -48,13 +51,31 @@ def infer(paths_dicoms, path_cache, paths_modules, path_out,
     Returns
     -------
     mimir.execution.run.InferSummary
+        Counts, failures and where the results are; ``summary.results()`` (or
+        :func:`read_results` of the output folder) gives the predictions as a pandas
+        DataFrame.
     """
     opts = InferOptions(batch_size=batch_size, **options)
-    return run_infer(paths_dicoms or [], paths_modules, path_out, cache=path_cache,
-                     options=opts, hooks=Hooks(on_start=on_start,
-                                               on_preprocessed=on_preprocessed,
-                                               on_batch=on_batch, on_module=on_module),
-                     log=log)
+    given = any(h is not None for h in (on_start, on_preprocessed, on_batch, on_module))
+    with infer_progress(opts.progress and not given) as bar:
+        hooks = Hooks(on_start=on_start or bar.get("on_start"),
+                      on_preprocessed=on_preprocessed or bar.get("on_preprocessed"),
+                      on_batch=on_batch, on_module=on_module or bar.get("on_module"))
+        return run_infer(paths_dicoms or [], paths_modules, path_out, cache=path_cache,
+                         options=opts, hooks=hooks, log=log)
+
+
+def read_results(out: str | os.PathLike):
+    """The predictions of an ``infer`` (or ``merge``) output folder as a pandas
+    DataFrame, one row per subject in the run's row order; ``df.attrs["columns"]``
+    holds the data dictionary (``columns.csv``): per column its meaning, unit, module
+    and UK Biobank field.
+
+    >>> df = mimir.read_results("/data/out")  # doctest: +SKIP
+    >>> df.attrs["columns"]["VAT_variance_in_L"]["unit"]  # doctest: +SKIP
+    'L²'
+    """
+    return load_results(out)
 
 
 MERGE_OPTIONS = OptionSet(
@@ -139,6 +160,48 @@ def modules_install(source: str | os.PathLike, **options):
 def modules_list() -> list:
     """Installed modules that load (``mimir modules list``)."""
     return installed()
+
+
+def modules_info(module: str | os.PathLike):
+    """Each target of a module with its UK Biobank field, unit, the module's own
+    cross-validation accuracy (``module.json``, where it has one) and the published
+    accuracy of the target it matches (by field id, else by name; both published
+    sources where a target has two) (``mimir modules info``).
+
+    Parameters
+    ----------
+    module : str or path-like
+        An installed module's name or a module folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target and published source: ``target``, ``field``, ``unit``,
+        ``own_*`` and ``published_*`` (``n``, ``icc``, ``r2``, ``mae``,
+        ``mape_percent``; MAPE in %).
+    """
+    from mimir.modules.catalogue import module_table
+    from mimir.modules.format import load_module
+    from mimir.modules.registry import resolve
+
+    try:
+        m = load_module(resolve(module))
+    except ModuleFormatError as exc:
+        raise UsageError(f"module {module}: {exc}") from None
+    return module_table(m)
+
+
+def modules_published():
+    """The published targets and their accuracy (``mimir modules published``): the 83
+    rows shipped with MIMIR (71 of the original's 10-fold cross-validation, 12 of its
+    later test), as a pandas DataFrame with ``source``, ``table``, ``target``,
+    ``field``, ``n``, ``unit``, ``icc``, ``r2``, ``mae`` and ``mape_percent`` (MAPE in
+    %)."""
+    import pandas as pd
+
+    from mimir.modules.catalogue import published
+
+    return pd.DataFrame([vars(p) for p in published()])
 
 
 DEMO_OPTIONS = OptionSet(

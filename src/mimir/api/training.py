@@ -203,7 +203,7 @@ def crossval(cache: str | os.PathLike, targets: str | os.PathLike,
     return run_crossval(cache, table, cols, folds, out, cfg, device=opts.device,
                         threads=opts.threads, fold_range=fold_range(opts.folds),
                         on_progress=on_progress, log=log, calibration=opts.calibration,
-                        meta=read_meta(targets, cols), plots=opts.plots)
+                        meta=read_meta(targets, cols), plots=opts.plots, icc=opts.icc)
 
 
 def _check_cache(cache) -> None:

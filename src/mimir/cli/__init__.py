@@ -18,12 +18,12 @@ from mimir.cli import (  # noqa: F401  (each module adds its commands to the app
     report_cmd,
     train_cmd,
 )
-from mimir.cli.app import app, expand_list_options
+from mimir.cli.app import app, prepare_argv
 
 
 def main() -> None:
     """Console-script entry point."""
-    app(args=expand_list_options(sys.argv[1:]))
+    app(args=prepare_argv(sys.argv[1:]))
 
 
 __all__ = ["app", "main"]

@@ -10,13 +10,14 @@ from mimir import api
 from mimir.api.images import CACHE_VERIFY_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 cache_app = typer.Typer(help="Check image caches.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
-@cache_app.command("verify")
+@cache_app.command("verify", epilog=examples("cache verify"))
 @handle_errors
 @spec_options(CACHE_VERIFY_OPTIONS, into="options")
 def verify(

@@ -21,23 +21,61 @@ from rich.text import Text
 
 from mimir.errors import MimirError, UsageError
 
+
+class _Console(Console):
+    """A console that wraps lines to the terminal only: printed to a file or a pipe, a
+    message stays on one line (a path is never split) and a table takes its natural
+    width."""
+
+    #: Width given to tables when the output is not a terminal.
+    WIDE = 10_000
+
+    def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
+        if self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        kwargs.setdefault("soft_wrap", True)
+        width = self._width
+        self.width = self.WIDE  # tables at their natural width, up to this
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = width
+
+
 #: Progress and messages go to stderr; results and summaries to stdout.
-err = Console(stderr=True)
-out = Console()
+err = _Console(stderr=True)
+out = _Console()
+
+#: Shortest elapsed time over which a rate is shown (shorter ones say nothing).
+RATE_MIN_SECONDS = 1.0
+
+
+def rate_text(task, unit: str) -> str:
+    """The average rate of a progress task, or "" when it would mean nothing.
+
+    Items are counted from the task's ``worked`` field where it has one (subjects that
+    were actually preprocessed, not found in the cache), else its completed count. No
+    rate is shown before :data:`RATE_MIN_SECONDS` or before any item was worked on: a
+    cached cohort does not read "114191.75 subj/s", nor an idle start "0.00/s".
+    """
+    n = task.fields.get("worked", task.completed)
+    elapsed = task.finished_time if task.finished else task.elapsed
+    if not n or not elapsed or elapsed < RATE_MIN_SECONDS:
+        return ""
+    rate = n / elapsed
+    return f"{rate:.2f} {unit}/s" if rate < 10 else f"{rate:.0f} {unit}/s"
 
 
 class RateColumn(ProgressColumn):
-    """Items per second."""
+    """Items per second (see :func:`rate_text`)."""
 
     def __init__(self, unit: str = "subj"):
         super().__init__()
         self.unit = unit
 
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text(f"-- {self.unit}/s", style="progress.data.speed")
-        return Text(f"{speed:.2f} {self.unit}/s", style="progress.data.speed")
+        return Text(rate_text(task, self.unit), style="progress.data.speed")
 
 
 class _LineProgress(Progress):
@@ -45,9 +83,10 @@ class _LineProgress(Progress):
 
     every = 30.0
 
-    def __init__(self, *columns, **kwargs):
+    def __init__(self, *columns, unit: str = "subj", **kwargs):
         super().__init__(*columns, **kwargs)
         self._last = 0.0
+        self.unit = unit
 
     def refresh(self) -> None:
         import time
@@ -57,10 +96,12 @@ class _LineProgress(Progress):
             return
         self._last = now
         for t in self.tasks:
-            rate = t.speed or 0.0
-            eta = f"{t.time_remaining:.0f} s" if t.time_remaining is not None else "--"
-            err.print(f"{t.description}: {t.completed:.0f}/{t.total:.0f} ({rate:.2f}/s, "
-                      f"ETA {eta})", highlight=False)
+            extra = [x for x in (rate_text(t, self.unit),
+                                 f"ETA {t.time_remaining:.0f} s"
+                                 if t.time_remaining and not t.finished else "") if x]
+            more = f" ({', '.join(extra)})" if extra else ""
+            err.print(f"{t.description}: {t.completed:.0f}/{t.total:.0f}{more}",
+                      highlight=False)
 
     def advance(self, task_id, advance: float = 1) -> None:
         super().advance(task_id, advance)
@@ -82,8 +123,8 @@ def progress_bar(unit: str = "subj") -> Progress:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                RateColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     if not err.is_terminal:
-        return _LineProgress(*columns, console=err, transient=False, disable=False,
-                             auto_refresh=False)
+        return _LineProgress(*columns, console=err, transient=True, disable=False,
+                             auto_refresh=False, unit=unit)
     return Progress(*columns, console=err, transient=False)
 
 

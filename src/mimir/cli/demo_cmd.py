@@ -9,10 +9,11 @@ from mimir import api
 from mimir.api.predict import DEMO_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 
-@app.command("demo")
+@app.command("demo", epilog=examples("demo"))
 @handle_errors
 @spec_options(DEMO_OPTIONS, into="options")
 def demo(*, options: dict):

@@ -10,10 +10,11 @@ from mimir import api
 from mimir.api.images import PHANTOM_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import handle_errors, out, progress_bar
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 
-@app.command("phantom")
+@app.command("phantom", epilog=examples("phantom"))
 @handle_errors
 @spec_options(PHANTOM_OPTIONS, into="options")
 def phantom(

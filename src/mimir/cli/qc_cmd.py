@@ -11,10 +11,11 @@ from mimir import api
 from mimir.api.images import QC_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import handle_errors, out
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 
-@app.command("qc")
+@app.command("qc", epilog=examples("qc"))
 @handle_errors
 @spec_options(QC_OPTIONS, into="options")
 def qc(
@@ -32,6 +33,11 @@ def qc(
                   " ".join(names[:3]) + (" ..." if len(names) > 3 else ""))
     out.print(t)
     passed = int((table["qc_pass"] == True).sum())  # noqa: E712
-    out.print(f"qc_pass: {passed} of {len(table)}; summary: {res['summary']}")
+    out.print(f"qc_pass: {passed} of {len(table)} (cache {res['cache']})")
+    if res["summary"] is None:
+        out.print("nothing written: name a folder for qc_summary.csv and the picture of "
+                  "the flagged subjects with --out DIR")
+        return
+    out.print(f"summary: {res['summary']}")
     grid = res["grid"]
     out.print(f"flagged subjects drawn in {grid}" if grid else "no subject is flagged")

@@ -11,10 +11,11 @@ from mimir import api
 from mimir.api.predict import REPORT_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import handle_errors, out
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 
-@app.command("report")
+@app.command("report", epilog=examples("report"))
 @handle_errors
 @spec_options(REPORT_OPTIONS, into="options")
 def report(

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mimir import api
 from mimir.api.training import MODULE_CREATE_OPTIONS, SPLIT_OPTIONS, TARGETS_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
+from mimir.cli.examples import examples
 from mimir.cli.options import CACHE_IN, TARGETS, spec_options
 from mimir.training.options import CROSSVAL_OPTIONS, TRAIN_OPTIONS
 
@@ -20,7 +22,16 @@ def _log(message: str) -> None:
     err.print(message)
 
 
-@app.command("split")
+def _opt(v, spec: str) -> str:
+    """A number, or "-" for a missing one."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if f != f else format(f, spec)
+
+
+@app.command("split", epilog=examples("split"))
 @handle_errors
 @spec_options(SPLIT_OPTIONS, into="options")
 def split(
@@ -35,7 +46,7 @@ def split(
               f"{min(map(len, folds))}-{max(map(len, folds))} written to {out_dir}")
 
 
-@app.command("train")
+@app.command("train", epilog=examples("train"))
 @handle_errors
 @spec_options(TRAIN_OPTIONS, into="options")
 def train(
@@ -61,7 +72,7 @@ def train(
     out.print(f"run complete: {out_dir}")
 
 
-@app.command("targets")
+@app.command("targets", epilog=examples("targets"))
 @handle_errors
 @spec_options(TARGETS_OPTIONS, into="options")
 def targets(
@@ -82,7 +93,7 @@ def targets(
               f"{len(res['table'])} rows to {out_path}")
 
 
-@app.command("crossval")
+@app.command("crossval", epilog=examples("crossval"))
 @handle_errors
 @spec_options(CROSSVAL_OPTIONS, into="options")
 def crossval(
@@ -108,14 +119,21 @@ def crossval(
         res = api.crossval(cache, targets, splits, out_dir, **options,
                            on_progress=on_progress, log=_log)
     last = res["metrics"][res["metrics"]["iteration"] == res["metrics"]["iteration"].max()]
-    t = Table("target", "unit", "n", "ICC", "R2", "MAE", "AUCE", "AUCE cal.", "cov95 cal.",
-              f"factor ({calibration})")
+    t = Table("target", "unit", "n", f"ICC ({options['icc']})", "R2", "MAE", "MAPE %",
+              "AUCE cal.", "cov95 cal.", f"factor ({calibration})", "published ICC",
+              "published MAE")
     for _, r in last.iterrows():
-        t.add_row(r["target"], str(r["unit"]), str(r["n"]), f"{r['icc']:.3f}",
-                  f"{r['r2']:.3f}", f"{r['mae']:.4g}", f"{r['auce']:.3f}",
+        pub_mae = r.get("published_mae")
+        t.add_row(escape(str(r["target"])), escape(str(r["unit"])), str(r["n"]),
+                  f"{r['icc']:.3f}", f"{r['r2']:.3f}", f"{r['mae']:.4g}", f"{r['mape']:.3g}",
                   f"{r['auce_calibrated']:.3f}", f"{r['coverage95_calibrated']:.3f}",
-                  f"{r['calibration_factor']:.3g}")
+                  f"{r['calibration_factor']:.3g}", _opt(r.get("published_icc"), ".3f"),
+                  _opt(pub_mae, ".4g") + (f" {escape(str(r['published_unit']))}"
+                                          if _opt(pub_mae, ".4g") != "-" else ""))
     out.print(t)
+    out.print("published: the original MIMIR's 10-fold cross-validation of the target with "
+              "the same UK Biobank field (else name); its ICC uses the original's formula "
+              "(--icc published for the same here).")
     out.print(f"folds finished: {res['folds_done']}; report: {out_dir / 'report.html'}")
 
 
@@ -123,7 +141,7 @@ module_app = typer.Typer(help="Create modules from training runs.", no_args_is_h
 app.add_typer(module_app, name="module")
 
 
-@module_app.command("create")
+@module_app.command("create", epilog=examples("module create"))
 @handle_errors
 @spec_options(MODULE_CREATE_OPTIONS, into="options")
 def module_create(

@@ -94,8 +94,10 @@ def _merge(dirs: list[Path], ref: dict, out: Path) -> dict:
             failures += pd.read_csv(d / "failures.csv", dtype=str,
                                     keep_default_na=False).to_dict("records")
     (out / "failures.csv").unlink(missing_ok=True)
+    from mimir.execution.run import read_order  # the shards share the run's order
+
     table, _ = write_outputs(out, mods, entries, Cache(ref["cache"]), _options(ref),
-                             skipped, failures, set())
+                             skipped, failures, set(), order=read_order(dirs[0]))
     write_text(out / "merged.json", json.dumps({"shards": [str(d) for d in dirs],
                                                 "subjects": len(table)}, indent=1))
     return {"shards": len(dirs), "subjects": len(table), "missing": []}

@@ -136,6 +136,8 @@ PREDICT_OPTIONS = OptionSet(
         "`mimir report OUT`)."),
     Opt("command", "", "The command line to record in run.json (default: this process's "
         "arguments).", cli=False),
+    Opt("progress", True, "Show progress bars when called from Python (in a notebook or a "
+        "terminal, unless progress hooks are given); False: none.", cli=False),
 )
 
 INFER_OPTIONS = INPUT_OPTIONS + PREDICT_OPTIONS

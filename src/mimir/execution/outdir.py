@@ -3,12 +3,13 @@
 Layout (MIMIR writes only these; anything else in the folder is the user's)::
 
     OUT/predictions.csv, predictions.parquet, qc.csv, failures.csv, run.json,
-        report.html, merged.json
+        report.html, columns.csv (the data dictionary), merged.json (after mimir merge)
     OUT/<module>/predictions.csv
     OUT/.mimir/state.json      what the run is (modules, batching, shard), the files it
                                writes and, once it ends, the size and SHA-256 of each
     OUT/.mimir/journal/<module>.jsonl   predictions so far (see mimir.execution.journal)
     OUT/.mimir/qc_skipped.txt  subjects not predicted under --qc strict
+    OUT/.mimir/order.txt       the order subjects were named in (the tables' row order)
     OUT/.mimir/lock            the running process (pid, host) while a run writes
 
 One run per folder at a time: the lock holds the PID and host; a second run is refused,
@@ -43,11 +44,11 @@ from mimir.safeio import UntrustedFile, load_json, read_regular, regular_file
 STATE_DIR = ".mimir"
 #: Files MIMIR writes at the top of an output folder.
 TOP_FILES = ("predictions.csv", "predictions.parquet", "failures.csv", "qc.csv", "run.json",
-             "report.html", "merged.json")
+             "report.html", "merged.json", "columns.csv")
 
 
 #: Files MIMIR writes under ``OUT/.mimir`` besides the journals and the lock.
-STATE_FILES = ("state.json", "qc_skipped.txt")
+STATE_FILES = ("state.json", "qc_skipped.txt", "order.txt")
 #: Largest state.json read (a real one is a few kB).
 MAX_STATE_BYTES = 16 << 20
 #: Largest lock file read (a real one is about 150 bytes).

@@ -1,10 +1,12 @@
 """Planning a run: which subjects, their fixed batches, this shard's share, what is left.
 
-Batches are fixed: the subjects (sorted by name) are cut into consecutive chunks of
-``batch_size``; a chunk runs once all its subjects are ready or failed. A prediction
+Batches are fixed: the subjects (sorted by name, whatever the order they were named in)
+are cut into consecutive chunks of ``batch_size``; a chunk runs once all its subjects are ready or failed. A prediction
 therefore never depends on worker timing, ``--resume`` (which redoes every chunk not yet
 complete) gives the same numbers as an uninterrupted run, and ``--shard I/N`` (chunk c
-goes to shard c mod N) gives shards whose merge equals the unsharded run.
+goes to shard c mod N) gives shards whose merge equals the unsharded run. The tables
+list subjects in the order they were named (:attr:`Plan.order`), which decides nothing
+else: the same subjects named in another order give the same numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class Plan:
         Failure rows known before any work (exclusions, unusable names).
     from_zips : bool
         Subjects come from zips (preprocessed where not cached).
+    order : list
+        Every subject in the order named (the tables' row order); by name for a run
+        over the whole cache.
     """
 
     by_name: dict
@@ -48,6 +53,7 @@ class Plan:
     todo: list
     failures: list = field(default_factory=list)
     from_zips: bool = True
+    order: list = field(default_factory=list)
 
     @property
     def subjects(self) -> int:
@@ -114,5 +120,7 @@ def make_plan(by_name: dict, from_zips: bool, opts: InferOptions, done: set[str]
     failures = ([row(n, "excluded", r) for n, r in excluded.items()]
                 + [row(n, "unusable name", f"{Path(str(by_name[n])).name!r}: {why}")
                    for n, why in unusable.items()])
+    order = list(by_name) if from_zips else sorted(by_name)
     return Plan(by_name=by_name, excluded=excluded, names=names, chunk_members=members,
-                chunk_of=chunk_of, todo=todo, failures=failures, from_zips=from_zips)
+                chunk_of=chunk_of, todo=todo, failures=failures, from_zips=from_zips,
+                order=order)

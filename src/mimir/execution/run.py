@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mimir._version import __version__
 from mimir.atomic import write_text
 from mimir.cache.store import Cache
@@ -27,11 +29,16 @@ from mimir.errors import Kind, MimirError, ModuleFormatError, UsageError
 from mimir.execution.backends import backend_for
 from mimir.execution.journal import journals_for, read_names, repair, skipped_path
 from mimir.execution.options import InferOptions
-from mimir.execution.outdir import RunLock, ensure_folder, owned_files, prepare
+from mimir.execution.outdir import STATE_DIR, RunLock, ensure_folder, owned_files, prepare
 from mimir.execution.plan import make_plan, subject_paths
 from mimir.execution.sink import Hooks, ResultSink
 from mimir.execution.tables import write_outputs
+from mimir.home import default_cache
 from mimir.limits import usable_cpus
+
+#: The row order of a run's tables, in its state folder (see :func:`write_order`).
+ORDER_FILE = "order.txt"
+REPORT_FILE = "report.html"
 
 
 @dataclass
@@ -46,6 +53,7 @@ class InferSummary:
     timings: dict = field(default_factory=dict)
     report: Path | None = None
     report_error: str | None = None
+    qc_failed: int = 0
 
     @property
     def failed(self) -> list:
@@ -57,29 +65,54 @@ class InferSummary:
         return not self.failed and not self.module_failures
 
     def line(self) -> str:
+        """One line for people: the counts (QC failures among them), time, where."""
         t = self.timings.get("total", 0.0)
         excluded = len(self.failures) - len(self.failed)
-        return (f"{self.subjects} subjects: {self.predicted} predicted, {len(self.failed)} "
-                f"failed, {excluded} excluded; {len(self.module_failures)} module(s) failed; "
-                f"{t:.1f} s; results in {self.out}")
+        parts = [f"{self.predicted} predicted", f"{len(self.failed)} failed"]
+        if self.qc_failed:
+            parts.append(f"{self.qc_failed} failed QC (qc_pass false)")
+        if excluded:
+            parts.append(f"{excluded} excluded")
+        mods = (f"; {len(self.module_failures)} module(s) failed"
+                if self.module_failures else "")
+        return (f"{self.subjects} subjects: {', '.join(parts)}{mods}; {t:.1f} s; results in "
+                f"{self.out}")
+
+    def results(self):
+        """The predictions as a pandas DataFrame, with the data dictionary as column
+        metadata (see :func:`mimir.output.results.read_results`)."""
+        from mimir.output.results import read_results
+
+        return read_results(self.out)
 
 
 def load_modules(specs: list) -> tuple[list, list]:
-    """Read and validate module folders (networks are loaded later, by the backend)."""
+    """Read and validate module folders (networks are loaded later, by the backend).
+
+    Every named module is checked here, before anything is written: one that is not a
+    module folder, not installed, or whose files do not agree is a usage error naming
+    it (a mistyped ``-m`` never runs the others and exits 1). A network that cannot be
+    loaded later is recorded as a module failure instead.
+
+    Raises
+    ------
+    UsageError
+        For the first module that cannot be read, or two modules sharing a name.
+    """
     from mimir.modules.format import load_module
     from mimir.modules.registry import resolve
 
-    modules, failures = [], []
+    modules: list = []
     for spec in specs:
         try:
             modules.append(load_module(resolve(spec)))
         except ModuleFormatError as exc:
-            failures.append({"module": str(spec), "message": str(exc)})
+            raise UsageError(f"module {spec}: {exc}") from None
     names = [m.name for m in modules]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise UsageError(f"two modules share the folder name {sorted(dup)[0]!r}")
-    return modules, failures
+    return modules, []
 
 
 def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | None = None,
@@ -97,7 +130,7 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     out : path-like
         Output folder (with ``shard``: ``OUT/shards/I-of-N``).
     cache : path-like, optional
-        Image cache (default ``OUT/cache``).
+        Image cache (default: the shared one, :func:`mimir.home.default_cache`).
     options : InferOptions
     hooks : Hooks, optional
         Progress callbacks.
@@ -124,10 +157,11 @@ def infer(inputs, modules, out: str | os.PathLike, cache: str | os.PathLike | No
     backend = backend_for(opts)
     backend.check(opts)
     mods, module_failures = load_modules(list(modules))
-    if not mods:
-        raise MimirError("no module could be loaded: " +
-                         "; ".join(f["message"] for f in module_failures))
-    cache_dir = Cache(cache if cache is not None else out / "cache")
+    if not inputs and opts.ids is None and cache is None:
+        raise UsageError("no subjects named: give zips, folders of zips or list files "
+                         "(or --ids with --dicom-dir); to predict every image of a cache, "
+                         "name it with --cache")
+    cache_dir = Cache(cache if cache is not None else default_cache())
     by_name, from_zips = subject_paths(inputs or [], cache_dir, opts)
     if opts.shard is not None:
         out = out / "shards" / f"{opts.shard[0]}-of-{opts.shard[1]}"
@@ -207,15 +241,18 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
     entries = {m.name: journals[m.name].read() for m in mods}
     skipped = skipped_before | sink.skipped
     handled = set(plan.todo) | {f["name"] for f in plan.failures}
+    write_order(out, plan.order)
     table, merged = write_outputs(out, mods, entries, cache_dir, opts, skipped,
                                   plan.failures + sink.failures, handled,
-                                  expected=set(plan.names), by_name=plan.by_name)
+                                  expected=set(plan.names), by_name=plan.by_name,
+                                  order=plan.order)
     timing = dict(sink.timings)
     timing["total"] = time.perf_counter() - t_start
     records = sink.records
     summary = InferSummary(out=out, subjects=plan.subjects, predicted=sink.predicted_count,
                            failures=merged.to_dict("records"),
-                           module_failures=sink.module_failures, timings=timing)
+                           module_failures=sink.module_failures, timings=timing,
+                           qc_failed=_qc_failed(table))
     run = {
         "engine": f"mimir {__version__}",
         "command": opts.command or " ".join(sys.argv),
@@ -231,16 +268,23 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
         "qc": opts.qc,
         "shard": list(opts.shard) if opts.shard else None,
         "qc_failed_not_predicted": sorted(skipped),
+        "cache": str(cache_dir.root.resolve()),
+        "row_order": "as named (zips, folders of zips by name, list files and --ids in "
+                     "their order)" if plan.from_zips else "by subject name (every image "
+                     "of the cache)",
         "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
-                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256()}
+                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256(),
+                     **module_record(m)}
                     for m in mods],
         "module_failures": sink.module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": sink.predicted_count,
                    "rows": len(table), "failed": len(merged), "excluded": len(plan.excluded),
+                   "qc_failed": summary.qc_failed,
                    "preprocessed": sum(r.status == "done" for r in records),
                    "cached": sum(r.status == "cached" for r in records)},
         "timings_s": {k: round(v, 3) for k, v in timing.items()},
-        "files": state["outputs"],
+        "files": [f for f in state["outputs"] if (out / f).is_file() or f == "run.json"
+                  or (f == REPORT_FILE and opts.report)],
         "complete": True,
     }
     write_text(out / "run.json", json.dumps(run, indent=1))
@@ -249,6 +293,42 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
 
         summary.report, summary.report_error = try_build_report(out)
     return summary
+
+
+def _qc_failed(table) -> int:
+    """Subjects whose ``qc_pass`` is False in the combined table."""
+    if "qc_pass" not in table.columns:
+        return 0
+    return int(sum(v is False or v is np.False_ for v in table["qc_pass"]))
+
+
+def write_order(out: Path, order: list[str]) -> None:
+    """``OUT/.mimir/order.txt``: the subjects in the order named, one per line (the row
+    order ``merge`` gives the shards' tables). Names unusable as table keys are left
+    out (they hold line breaks; they appear only in ``failures.csv``)."""
+    from mimir.pipeline.inputs import name_problem
+
+    names = [n for n in order if name_problem(n) is None]
+    write_text(out / STATE_DIR / ORDER_FILE, "".join(n + "\n" for n in names))
+
+
+def read_order(folder: Path) -> list[str]:
+    """The order ``write_order`` recorded in a run folder ([] when there is none)."""
+    p = Path(folder) / STATE_DIR / ORDER_FILE
+    if not p.is_file():
+        return []
+    return p.read_text(encoding="utf-8").splitlines()
+
+
+def module_record(m) -> dict:
+    """What ``run.json`` keeps of a module's targets for the report and the dictionary:
+    per target its unit, UK Biobank field and the module's own cross-validation figures
+    (module.json), where it has them."""
+    from mimir.modules.catalogue import own_accuracy
+
+    own = own_accuracy(m)
+    return {"target_info": [{"name": t.name, "unit": t.unit, "field": t.field,
+                             "own": own.get(t.name)} for t in m.targets]}
 
 
 def _jsonable(opts: InferOptions) -> dict:

@@ -56,7 +56,7 @@ def target_labels(modules) -> dict:
 
 
 def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None = None,
-                   extra_names: Sequence[str] = ()) -> pd.DataFrame:
+                   extra_names: Sequence[str] = (), order=None) -> pd.DataFrame:
     """One row per subject with mean, sd, variance and interval bounds of every target.
 
     Parameters
@@ -72,13 +72,16 @@ def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None
         :func:`mimir.qc.flags.uncertainty_threshold`).
     extra_names : list of str
         Subjects to list even without predictions (e.g. failed QC in strict mode).
+    order : callable, optional
+        Sort key of the rows (default: by name).
     """
     from mimir.qc.flags import uncertainty_threshold
     from mimir.reading.archive import id_columns
 
     labels = target_labels(modules)
     lab = level_label(level)
-    names = sorted({n for ns, _, _ in results.values() for n in ns} | set(extra_names))
+    names = sorted({n for ns, _, _ in results.values() for n in ns} | set(extra_names),
+                   key=order)
     table = pd.DataFrame({"name": names, **id_columns(names)})
     if qc is not None:
         q = qc.set_index("name")

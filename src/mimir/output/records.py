@@ -19,7 +19,7 @@ WARNING_COLUMNS = ["name", "warning"]
 
 
 def merge_records(path: str | os.PathLike, rows: list[dict], handled: set[str],
-                  columns: list[str]) -> pd.DataFrame:
+                  columns: list[str], order=None) -> pd.DataFrame:
     """Merge ``rows`` into the table at ``path`` and write it atomically.
 
     Parameters
@@ -32,11 +32,13 @@ def merge_records(path: str | os.PathLike, rows: list[dict], handled: set[str],
         Subjects handled in this run: their old rows are dropped.
     columns : list of str
         Column order (extra keys in rows are appended).
+    order : callable, optional
+        Sort key of the subject names (default: the name itself).
 
     Returns
     -------
     DataFrame
-        The table as written (sorted by name, stable).
+        The table as written (sorted by ``order``, stable).
     """
     path = Path(path)
     new = pd.DataFrame(rows, columns=None if rows else columns)
@@ -51,7 +53,13 @@ def merge_records(path: str | os.PathLike, rows: list[dict], handled: set[str],
     else:
         table = new
     extra = [c for c in table.columns if c not in columns]
-    table = table[columns + extra].sort_values("name", kind="stable").reset_index(drop=True)
+    table = table[columns + extra]
+    if order is None:
+        table = table.sort_values("name", kind="stable")
+    else:
+        keys = [order(str(n)) for n in table["name"]]
+        table = table.iloc[sorted(range(len(table)), key=lambda i: keys[i])]
+    table = table.reset_index(drop=True)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
     return table

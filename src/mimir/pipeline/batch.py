@@ -2,8 +2,9 @@
 
 :func:`iter_preprocess` yields one record per subject as soon as it is done (cached
 subjects first, without work), so inference can start on the first images while later
-subjects are still being read. :func:`preprocess_batch` drives it to the end and
-writes ``failures.csv`` and ``warnings.csv`` into the cache folder.
+subjects are still being read. :func:`preprocess_batch` drives it to the end and, given
+a tables folder, writes ``failures.csv``, ``warnings.csv``, ``qc.csv`` and their
+``columns.csv`` there (never into the cache, which many runs share).
 
 One bad subject never stops a batch: every exception is turned into a failure record,
 and a worker process that dies (out of memory, a crash in a library) is replaced; the
@@ -28,6 +29,7 @@ from mimir.cache.store import Cache, CacheEntry, CacheError
 from mimir.errors import NO_SPACE, Kind, SubjectError, disk_full, failure_row
 from mimir.limits import DEFAULT_LIMITS, Limits, usable_cpus
 from mimir.notes import Note
+from mimir.output.dictionary import dictionary_of_tables, write_dictionary
 from mimir.output.records import FAILURE_COLUMNS, WARNING_COLUMNS, merge_records
 from mimir.pipeline.allocator import tune_allocator
 from mimir.pipeline.inputs import name_problem
@@ -67,12 +69,13 @@ class BatchSummary:
         return [r for r in self.records if r.status == "failed"]
 
     def line(self) -> str:
-        n = len(self.records)
-        rate = self.count("done") / self.elapsed if self.elapsed > 0 else 0.0
-        return (f"{n} subjects: {self.count('done')} preprocessed, {self.count('cached')} "
+        """One line for people; the rate only where subjects were preprocessed."""
+        n, done = len(self.records), self.count("done")
+        rate = f" ({done / self.elapsed:.2f} subjects/s)" if done and self.elapsed >= 1 else ""
+        return (f"{n} subjects: {done} preprocessed, {self.count('cached')} "
                 f"already cached, {self.count('failed')} failed, {self.count('excluded')} "
                 f"excluded; {sum(len(r.warnings) for r in self.records)} warnings; "
-                f"{self.elapsed:.1f} s ({rate:.2f} subjects/s)")
+                f"{self.elapsed:.1f} s{rate}")
 
 
 def write_volumes(volumes: dict, folder: Path, name: str) -> None:
@@ -332,8 +335,10 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
                      volumes_dir: str | os.PathLike | None = None,
                      limits: Limits = DEFAULT_LIMITS,
                      excluded: dict[str, str] | None = None,
-                     on_record: Callable[[Record], None] | None = None) -> BatchSummary:
-    """Preprocess subjects into a cache folder; write failures.csv and warnings.csv.
+                     on_record: Callable[[Record], None] | None = None,
+                     tables: str | os.PathLike | None = None) -> BatchSummary:
+    """Preprocess subjects into a cache folder; write failures.csv, warnings.csv and
+    qc.csv into ``tables``.
 
     Parameters
     ----------
@@ -351,6 +356,9 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
         Subject name -> reason for subjects not to process.
     on_record : callable, optional
         Called with every record as it arrives (progress display).
+    tables : path-like, optional
+        Folder for the tables, merged with what an earlier run wrote there (created if
+        missing; None: none written).
 
     Returns
     -------
@@ -364,18 +372,22 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
         records.append(rec)
         if on_record:
             on_record(rec)
-    write_tables(cache.root, records)
-    write_qc(cache, records)
+    if tables is not None:
+        folder = Path(tables)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_tables(folder, records)
+        write_qc(folder, cache, records)
+        write_dictionary(folder, dictionary_of_tables(folder))
     return BatchSummary(records=records, elapsed=time.perf_counter() - t0)
 
 
-def write_qc(cache: Cache, records: list[Record]) -> None:
-    """Merge the QC flags of this run's subjects into the cache's ``qc.csv``."""
+def write_qc(folder: Path, cache: Cache, records: list[Record]) -> None:
+    """Merge the QC flags of this run's subjects into the folder's ``qc.csv``."""
     from mimir.qc.flags import qc_table
 
     names = [r.name for r in records if r.status in ("done", "cached")]
     table = qc_table(cache, names)
-    merge_records(cache.root / "qc.csv", table.to_dict("records"), set(names),
+    merge_records(folder / "qc.csv", table.to_dict("records"), set(names),
                   list(table.columns))
 
 

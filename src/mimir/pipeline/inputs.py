@@ -3,7 +3,14 @@
 INPUTS may be zip files, folders (every entry named ``*.zip`` inside, sorted) or text
 files with one path per line (blank lines and ``#`` comments ignored; relative paths are
 taken relative to the text file). ``ids`` plus ``dicom_dir`` build
-``<dicom_dir>/<eid>_20201_<instance>_0.zip`` for each subject id.
+``<dicom_dir>/<eid>_20201_<instance>_0.zip`` for each subject id. Subjects keep the
+order in which they are named (a folder's zips sorted by name).
+
+A path named as an input must exist, and a text file must list zips (each line a path
+ending in ``.zip``, or an existing file): a mistyped folder, or a table such as
+``truth.csv`` named by mistake, is a usage error naming it, before anything is written.
+A path listed inside a list file (or built from an id) that does not exist is kept and
+fails later as that subject (``missing file``), so one absent zip never stops a batch.
 
 Every input is accounted for: entries of a folder that are not readable files (broken
 links, FIFOs, folders named ``*.zip``) are kept, so that they fail as subjects with a
@@ -24,14 +31,49 @@ from mimir.reading.archive import subject_name
 
 
 def _read_list(path: Path) -> list[Path]:
+    """The zips a list file names.
+
+    Raises
+    ------
+    UsageError
+        When a line names neither a ``.zip`` path nor an existing file (a CSV table, a
+        list of bare ids), naming the file, the line and what to do instead.
+    """
     out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"input {path} cannot be read: {exc.strerror or exc}") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         p = Path(line)
-        out.append(p if p.is_absolute() else path.parent / p)
+        p = p if p.is_absolute() else path.parent / p
+        if not line.lower().endswith(".zip") and not _exists(p):
+            raise UsageError(_not_a_list(path, lineno, line))
+        out.append(p)
     return out
+
+
+def _not_a_list(path: Path, lineno: int, line: str) -> str:
+    """Why a text input is not a list of zips, and what to give instead."""
+    shown = line if len(line) <= 60 else line[:57] + "..."
+    first = line.replace("\t", ",").split(",")[0].strip().strip('"')
+    if first.isdigit() or any(ch in line for ch in ",\t"):
+        hint = ("to name subjects by id, give the list with --ids FILE and the zips' folder "
+                "with --dicom-dir DIR")
+    else:
+        hint = "a list file names one subject zip per line"
+    return (f"input {path} is not a zip, a folder of zips or a list of zips: line {lineno} "
+            f"({shown!r}) names no .zip file; {hint}")
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists() or p.is_symlink()
+    except OSError:  # e.g. a name too long for the file system
+        return False
 
 
 def read_ids(path: str | os.PathLike) -> list[str]:
@@ -105,21 +147,26 @@ def _same_file(a: Path, b: Path) -> bool:
 def resolve_inputs(inputs: Sequence[str | os.PathLike] = (), ids: str | os.PathLike | None = None,
                    dicom_dir: str | os.PathLike | None = None,
                    instance: int = 2) -> list[Path]:
-    """Expand INPUTS (and an id list) to subject zip paths.
+    """Expand INPUTS (and an id list) to subject zip paths, in the order given.
 
-    A path that does not exist (or is not a readable file) is kept: it fails later as a
-    subject (``missing file``, ``not a zip``), so a typo never silently shrinks a cohort.
-    The same path named twice is kept once.
+    A named input must exist; a zip listed in a list file, or built from an id, that
+    does not exist (or is not a readable file) is kept: it fails later as that subject
+    (``missing file``, ``not a zip``), so a typo never silently shrinks a cohort. The
+    same path named twice is kept once.
 
     Raises
     ------
     UsageError
-        When ``ids`` is given without ``dicom_dir`` or vice versa, a folder holds no zip,
-        or two different paths give the same subject name.
+        When a named input does not exist, a text input is not a list of zips, ``ids``
+        is given without ``dicom_dir`` or vice versa, a folder holds no zip, or two
+        different paths give the same subject name.
     """
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
+        if not _exists(p):
+            raise UsageError(f"input {p} does not exist (name zips, folders of zips or "
+                             "list files of zips)")
         if _is_dir(p):
             paths.extend(_folder_entries(p))
         elif _is_list_file(p):

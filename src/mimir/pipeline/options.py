@@ -101,10 +101,15 @@ class InputOptions(Options):
         return Limits(**{o.name: getattr(self, o.name) for o in LIMIT_OPTIONS})
 
 
-#: ``preprocess``: the inputs plus ``--volumes``.
+#: ``preprocess``: the inputs plus ``--volumes``, where its tables go, and progress.
 PREPROCESS_OPTIONS = INPUT_OPTIONS + OptionSet(
     Opt("volumes", None, "Also write fused water, fat, fat fraction and mask as NIfTI here.",
         type=Path),
+    Opt("out", None, "Folder for this run's tables (failures.csv, warnings.csv, qc.csv and "
+        "columns.csv, merged with earlier runs' there); never the cache. Default: none "
+        "written (the summary lists failures).", type=Path, flags=("--out", "-o")),
+    Opt("progress", True, "Show a progress bar when called from Python (in a notebook or a "
+        "terminal, unless progress hooks are given); False: none.", cli=False),
 )
 
 

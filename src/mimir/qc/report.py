@@ -14,19 +14,58 @@ from mimir.errors import UsageError
 from mimir.qc.flags import FLAGS, qc_table
 
 
+def is_output_folder(folder: Path) -> bool:
+    """Whether ``folder`` is the output folder of ``infer`` or ``merge``."""
+    return any((folder / f).is_file() for f in ("run.json", "merged.json",
+                                                  ".mimir/state.json"))
+
+
+def recorded_cache(folder: Path) -> Path | None:
+    """The cache an output folder's run recorded (``run.json``, else its state; a merged
+    folder: its first shard's), or None."""
+    import json
+
+    for rel in ("run.json", ".mimir/state.json", "merged.json"):
+        p = folder / rel
+        if not p.is_file():
+            continue
+        try:
+            info = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(info, dict):
+            continue
+        if info.get("cache"):
+            return Path(info["cache"])
+        for shard in info.get("shards") or []:
+            found = recorded_cache(Path(shard))
+            if found is not None:
+                return found
+    return None
+
+
 def find_cache(folder: Path, cache: Path | None) -> Cache:
+    """The image cache: as given, else the one the folder's run recorded, else the
+    folder itself (or its ``cache/``) when it holds images."""
     if cache is not None:
         return Cache(cache)
+    rec = recorded_cache(folder)
+    if rec is not None:
+        if not rec.is_dir():
+            raise UsageError(f"the cache {rec} that {folder}'s run recorded does not exist "
+                             "(moved?); name it with --cache")
+        return Cache(rec)
     for cand in (folder, folder / "cache"):
         if any(cand.glob("*.npy")):
             return Cache(cand)
-    raise UsageError(f"no cached images in {folder} or {folder / 'cache'}; name the cache "
-                     "with --cache")
+    raise UsageError(f"no cached images in {folder} or {folder / 'cache'}, and no run.json "
+                     "naming a cache; name the cache with --cache")
 
 
 def cohort_qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame, Cache]:
-    """QC flags of every subject in a cache (or an infer output folder).
+    """QC flags of every subject in a cache, or of an infer output folder's subjects
+    (those its ``predictions.csv`` lists: a shared cache holds other runs' too).
 
     Returns
     -------
@@ -40,7 +79,12 @@ def cohort_qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder")
     c = find_cache(folder, Path(cache) if cache else None)
-    table = qc_table(c, c.names())
+    names = c.names()
+    if is_output_folder(folder) and (folder / "predictions.csv").is_file():
+        listed = pd.read_csv(folder / "predictions.csv", usecols=["name"],
+                             dtype={"name": str})["name"]
+        names = [n for n in listed if c.has(n)]
+    table = qc_table(c, names)
     rows = []
     for flag, (sev, rule) in FLAGS.items():
         hit = table.loc[table[flag].fillna(False).astype(bool), "name"].tolist()

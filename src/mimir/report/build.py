@@ -1,11 +1,13 @@
 """Building ``report.html`` for an ``infer`` output folder.
 
-Sections: the run (engine, command, modules and snapshot checksums, device, precision,
-timings, counts), the targets (histograms by sex where known, predicted sd, share
-flagged uncertain), outliers (beyond 4 robust z-scores, with thumbnails), QC (counts
-per flag, sampled thumbnails with station outlines) and failures (grouped by kind,
-with examples). Everything is aggregated or sampled, so the page stays small for a
-UK Biobank-sized run.
+Sections, in order: the targets (counts, QC failures among them, and one row per target
+with its spread, the share flagged uncertain, the module's own and the published
+accuracy; :mod:`mimir.report.summary`), their distributions (histograms by sex where
+known, predicted sd), outliers (beyond 4 robust z-scores, with thumbnails that enlarge
+on click), QC (counts per flag, sampled thumbnails with station outlines), failures
+(grouped by kind, with examples), the run (engine, command, modules and snapshot
+checksums, device, precision, timings; collapsed) and what to cite. Everything is
+aggregated or sampled, so the page stays small for a UK Biobank-sized run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mimir.report.stats import (
     shuffled,
     target_summary,
 )
+from mimir.report.summary import cite_section, headline, summary_section
 from mimir.report.thumbs import STATION_FLAGS, Thumbs, data_uri
 
 #: Fewest predictions of a target for which outliers are looked for.
@@ -68,7 +71,8 @@ def _values(runs: list, key: str) -> str:
 
 
 def run_section(data: RunData, n: dict) -> Section:
-    """Engine, command, modules, device, precision, timings and counts."""
+    """Engine, command, modules, device, precision, the cache and timings (collapsed:
+    the page opens with the targets)."""
     runs = [r for r in data.runs if r] or [{}]
     merged = data.merged is not None
     rows = [["engine", _values(runs, "engine")]]
@@ -84,7 +88,8 @@ def run_section(data: RunData, n: dict) -> Section:
              ["threads", _values(runs, "threads")], ["precision", precision],
              ["batch size", _values(runs, "batch_size")],
              ["interval level", f"{data.level:.4g}" if data.level else "-"],
-             ["QC mode", _values(runs, "qc")], ["Python", _values(runs, "python")],
+             ["QC mode", _values(runs, "qc")], ["image cache", _values(runs, "cache")],
+             ["row order", _values(runs, "row_order")], ["Python", _values(runs, "python")],
              ["torch", _values(runs, "torch")]]
     if not all(r.get("complete") for r in runs):
         rows.append(["complete", "no: run.json missing or incomplete for some runs"])
@@ -111,18 +116,6 @@ def run_section(data: RunData, n: dict) -> Section:
             f"<li>{esc(f.get('module'))}: {esc(f.get('message'))}</li>" for f in fails)
             + "</ul>")
 
-    body.append("<h3>Counts</h3>")
-    crow = [["subjects", n["subjects"]], ["predicted", n["predicted"]],
-            ["failed", n["failed"]], ["excluded", n["excluded"]]]
-    if "qc_failed" in n:
-        crow.append(["QC failed (qc_pass false)", n["qc_failed"]])
-    if n.get("qc_unknown"):
-        crow.append(["QC unknown (no facts in the cache)", n["qc_unknown"]])
-    if "qc_not_predicted" in n:
-        crow.append(["not predicted: QC failed with --qc strict", n["qc_not_predicted"]])
-    body.append(table(["", "subjects"], [[k, fmt(v)] for k, v in crow], numeric={1},
-                      attrs="id='counts'"))
-
     body.append("<h3>Timings</h3>")
     keys = ["preprocess", "inference", "wait", "total"]
     tims = [r.get("timings_s") or {} for r in runs]
@@ -146,7 +139,9 @@ def run_section(data: RunData, n: dict) -> Section:
                           numeric={1}))
         body.append("<p class='muted'>preprocess and inference overlap; wait: inference "
                     "waiting for preprocessed subjects.</p>")
-    return Section("run", "Run", "\n".join(body))
+    return Section("run", "Run", "<details id='run-details'><summary>Engine, command, "
+                   "modules, device, image cache and timings</summary>\n"
+                   + "\n".join(body) + "\n</details>")
 
 
 def _utc(ts: float | None) -> str:
@@ -186,8 +181,8 @@ def _target_stats(data: RunData) -> dict:
     return res
 
 
-def targets_section(data: RunData, st: dict) -> Section:
-    """Summary table and one figure per target."""
+def distributions_section(data: RunData, st: dict) -> Section:
+    """One figure per target: predicted values (by sex where known) and sds."""
     body = []
     if data.sex is not None:
         g = data.sex
@@ -200,16 +195,6 @@ def targets_section(data: RunData, st: dict) -> Section:
                     "(<code>mimir report OUT --covariates FILE</code>), so histograms are "
                     "not split by sex.</p>")
     lab = f"{data.level * 100:g} %" if data.level else ""
-    rows = []
-    for t in data.targets:
-        s = st[t.label]["summary"]
-        rows.append([t.label, t.module or "-", t.unit, fmt(s["n"]), fmt(s["median"]),
-                     f"{fmt(s['p2_5'])} to {fmt(s['p97_5'])}", fmt(s["median_sd"]),
-                     "-" if not np.isfinite(s["uncertain"]) else f"{s['uncertain']:.1%}",
-                     fmt(len(st[t.label]["outliers"][0])) if st[t.label]["looked"] else "-"])
-    body.append(table(["target", "module", "unit", "predicted", "median", "2.5-97.5 %",
-                       "median sd", "uncertain", f"beyond {OUTLIER_Z:g} z"], rows,
-                      numeric={3, 4, 6, 7, 8}, attrs="id='targets-table'"))
     body.append(f"<p class='muted'>Left: predicted values (dotted lines: {OUTLIER_Z:g} "
                 "robust z-scores from the median; values beyond the axis are counted at "
                 "its ends). Right: predicted standard deviations"
@@ -231,7 +216,7 @@ def targets_section(data: RunData, st: dict) -> Section:
     body.append("<div class='plots'>" + "".join(figs) + "</div>")
     if not data.targets:
         body.append("<p>The prediction table holds no targets.</p>")
-    return Section("targets", "Targets", "\n".join(body))
+    return Section("distributions", "Distributions", "\n".join(body))
 
 
 def _interval(d: dict, i: int) -> str:
@@ -365,12 +350,11 @@ def build_page(data: RunData, title: str | None = None, lead: Sequence[Section] 
     thumbs = thumbs or Thumbs(data.cache, budget=IMAGE_BUDGET)
     qc = qc_section(data, thumbs)           # QC thumbnails first: a fixed number
     outl = outliers_section(data, st, thumbs)
-    sections = [run_section(data, n), *lead, targets_section(data, st), outl, qc,
-                failures_section(data), *tail]
+    sections = [summary_section(data, st, n), *lead, distributions_section(data, st), outl,
+                qc, failures_section(data), *tail, run_section(data, n), cite_section()]
     kind = "merged shards" if data.merged is not None else "run"
-    subtitle = (f"{esc(data.out.resolve())} ({kind}): {fmt(n['subjects'])} subjects, "
-                f"{fmt(n['predicted'])} predicted, {fmt(n['failed'])} failed, "
-                f"{fmt(n['excluded'])} excluded")
+    subtitle = (f"<span id='headline'>{headline(n)}</span> &#183; {esc(data.out.resolve())} "
+                f"({kind})")
     return document(title or "MIMIR report", subtitle, sections, extra_css=thumbs.css())
 
 
@@ -393,8 +377,8 @@ def build_report(out: str | os.PathLike, covariates: str | os.PathLike | None = 
     title : str, optional
         Page title.
     lead, tail : list of Section
-        Extra sections after the run section and at the end (the demo adds its truth
-        comparison).
+        Extra sections after the targets and after the failures (the demo adds its
+        truth comparison).
 
     Returns
     -------

@@ -20,6 +20,7 @@ import pandas as pd
 
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
+from mimir.modules.catalogue import Published, match
 from mimir.report.stats import bool_values, sex_labels
 
 _MEAN = re.compile(r"^(?P<label>.+)_mean_in_(?P<unit>.+)$")
@@ -45,6 +46,15 @@ class Target:
         Column names, when present.
     is_sex : bool
         The target is sex (unit like ``(male = 1)`` or named sex).
+    name : str
+        The target's own name (the label without a module prefix).
+    field : str
+        Its UK Biobank field id ("" when the module names none or it is unknown).
+    own : dict or None
+        The module's own cross-validation figures (``n``, ``icc``, ``r2``, ``mae``,
+        ``mape_percent``) as ``run.json`` recorded them from ``module.json``.
+    published : Published or None
+        The published target it matches (:mod:`mimir.modules.catalogue`).
     """
 
     label: str
@@ -56,6 +66,10 @@ class Target:
     upper: str | None = None
     uncertain: str | None = None
     is_sex: bool = False
+    name: str = ""
+    field: str = ""
+    own: dict | None = None
+    published: Published | None = None
 
     @property
     def axis_label(self) -> str:
@@ -169,8 +183,24 @@ def find_targets(table: pd.DataFrame, module_targets: dict[str, list[str]]) -> l
         is_sex = bool(_SEX_UNIT.search(unit)) or name_l == "sex" or name_l.startswith("sex_")
         targets.append(Target(label=label, unit=unit, module=module, mean=c, sd=sd,
                               lower=lower, upper=upper if upper in columns else None,
-                              uncertain=unc if unc in columns else None, is_sex=is_sex))
+                              uncertain=unc if unc in columns else None, is_sex=is_sex,
+                              name=base))
     return targets
+
+
+def add_accuracy(targets: list[Target], runs: list) -> None:
+    """Each target's UK Biobank field and the module's own cross-validation figures (as
+    ``run.json`` recorded them), and the published target it matches."""
+    info: dict = {}
+    for r in runs:
+        for m in r.get("modules") or []:
+            for t in m.get("target_info") or []:
+                info.setdefault((m.get("name", ""), t.get("name", "")), t)
+    for t in targets:
+        rec = info.get((t.module, t.name)) or {}
+        t.field = str(rec.get("field") or "").strip().strip("/")
+        t.own = rec.get("own") or None
+        t.published = match(t.name, t.field)
 
 
 def _module_columns(out: Path, names: list[str]) -> dict[str, list[str]]:
@@ -308,6 +338,7 @@ def load_run(out: str | os.PathLike, covariates: str | os.PathLike | None = None
         module_names = sorted(p.parent.name for p in out.glob("*/predictions.csv"))
     module_names = list(dict.fromkeys(module_names))
     targets = find_targets(table, _module_columns(out, module_names))
+    add_accuracy(targets, runs)
     data = RunData(out=out, merged=merged, runs=runs, states=states, table=table, qc=qc,
                    failures=failures, targets=targets, level=_level(runs, table),
                    cache=find_cache(out, states, cache))

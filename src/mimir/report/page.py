@@ -1,9 +1,12 @@
 """The HTML page: sections, tables and the self-contained document around them.
 
 The page references nothing outside itself: style and the one small script are inline,
-images are ``data:`` URIs. The script only records errors and image loading as
-attributes of the document (read by tests through a headless browser); the page is
-complete without it.
+images are ``data:`` URIs. It reads at any width: every table sits in a box that
+scrolls sideways on its own (the page never does), images shrink to the width, and long
+names break. The script enlarges a thumbnail on click (Escape or another click closes
+it) and records errors, image loading and the layout (overflow, where the targets
+start) as attributes of the document, read by tests through a headless browser; the
+page is complete without it.
 """
 
 from __future__ import annotations
@@ -15,19 +18,31 @@ from dataclasses import dataclass
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
- margin:1.5em auto;max-width:1240px;padding:0 1em;color:#111;line-height:1.35}
+ margin:1.5em auto;max-width:1240px;padding:0 1em;color:#111;line-height:1.35;
+ overflow-wrap:anywhere}
+.tw{overflow-x:auto;max-width:100%;margin:.6em 0}.tw table{margin:0}
+details>summary{cursor:pointer;color:#333;margin:.4em 0}
 h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:2px solid #333;margin-top:1.6em}
 h3{margin:1.2em 0 .3em;font-size:1.05em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-td,th{border:1px solid #bbb;padding:2px 7px;text-align:left;vertical-align:top}
+td,th{border:1px solid #bbb;padding:2px 7px;text-align:left;vertical-align:top;
+ overflow-wrap:normal}
+td.n{white-space:nowrap}
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.85em;word-break:break-all}
 nav a{margin-right:1em}.muted{color:#555;font-size:.9em}
 img.plot{display:block;max-width:100%;height:auto}
 .plots{display:flex;flex-wrap:wrap;gap:6px 20px}.tg h3{margin-top:.8em}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
-figure.th{margin:0;font-size:.78em}
+figure.th{margin:0;font-size:.78em;max-width:100%}
 figure.th figcaption{word-break:break-all;margin-top:2px}
+figure.th .im:not(.none){cursor:zoom-in}
+figure.th.zoom{position:fixed;left:0;top:0;right:0;bottom:0;z-index:10;margin:0;
+ width:auto!important;background:rgba(0,0,0,.88);color:#fff;display:flex;
+ flex-direction:column;align-items:center;justify-content:center;font-size:1em}
+figure.th.zoom .im{width:min(96vw,270vh)!important;height:auto!important;
+ aspect-ratio:3/1;cursor:zoom-out}
+figure.th.zoom svg.ovl{width:100%;height:100%}
 .im{position:relative;background-size:100% 100%;background-color:#000;
  -webkit-print-color-adjust:exact;print-color-adjust:exact}
 .im.none{background:#f3f3f3;color:#555;display:flex;align-items:center;
@@ -45,6 +60,7 @@ svg.ovl .sn{fill:#fff;font:bold 9px sans-serif;paint-order:stroke;stroke:#000;
 .key.ov{background:#ffd400;opacity:.6}.key.bad{background:#ff2a2a;opacity:.7}
 .key.hl{border:2px dashed #ff2a2a;height:.6em}
 ul.ex{margin:.2em 0 .8em;padding-left:1.2em;font-size:.88em}
+@media (max-width:600px){body{margin:.6em auto;padding:0 .5em}nav a{margin-right:.6em}}
 @media print{h2{break-before:auto}.th,.plots img{break-inside:avoid}}
 """
 
@@ -58,10 +74,27 @@ SCRIPT = """<script>
     var t = e.target || {};
     note(e.message ? "error: " + e.message : "not loaded: " + (t.src || t.href || t.tagName));
   }, true);
+  function closeAll() {
+    var open = document.querySelectorAll("figure.th.zoom");
+    for (var i = 0; i < open.length; i++) open[i].classList.remove("zoom");
+  }
+  document.addEventListener("click", function (e) {
+    var fig = e.target.closest ? e.target.closest("figure.th") : null;
+    if (fig && fig.classList.contains("zoom")) { fig.classList.remove("zoom"); return; }
+    closeAll();
+    var im = e.target.closest ? e.target.closest(".im") : null;
+    if (fig && im && !im.classList.contains("none")) fig.classList.add("zoom");
+  });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeAll(); });
   window.addEventListener("load", function () {
     var imgs = document.images, ok = 0;
     for (var i = 0; i < imgs.length; i++) { if (imgs[i].naturalWidth > 0) ok++; }
     root.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+    root.setAttribute("data-overflow", String(root.scrollWidth - root.clientWidth));
+    root.setAttribute("data-viewport", root.clientWidth + "x" + window.innerHeight);
+    var t = document.getElementById("targets");
+    if (t) root.setAttribute("data-targets-top",
+                             String(Math.round(t.getBoundingClientRect().top)));
     if (!root.hasAttribute("data-errors")) root.setAttribute("data-errors", "");
   });
 })();
@@ -121,7 +154,7 @@ def table(header: list[str], rows: list[list], numeric: Collection[int] = frozen
             cells.append(f"<td{cls}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = f"<tr>{head}</tr>" if header else ""
-    return f"<table {attrs}>{head}{''.join(body)}</table>"
+    return f"<div class='tw'><table {attrs}>{head}{''.join(body)}</table></div>"
 
 
 def img(uri: str, alt: str, cls: str = "plot") -> str:

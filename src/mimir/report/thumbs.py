@@ -157,7 +157,8 @@ class Thumbs:
             if flag is not None:
                 svg = station_svg(self.facts(name), flag, self.size, scale)
             body = (f"<div class='im {cls}' style='width:{w}px;height:{h}px' role='img' "
-                    f"aria-label='{html.escape(name, quote=True)}'>{svg}</div>")
+                    f"title='click to enlarge' aria-label='{html.escape(name, quote=True)}'>"
+                    f"{svg}</div>")
         return (f"<figure class='th' style='width:{w}px'>{body}<figcaption>{caption}"
                 "</figcaption></figure>")
 

@@ -7,9 +7,12 @@ Output folder::
     fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated)
     pooled_predictions.csv        all folds' held-out predictions of the last snapshot,
                                   with calibrated variances
-    metrics.csv                   per target and snapshot, the folds pooled: n, ICC, R2,
-                                  MAE, MAPE, NLL, AUCE, coverage, before and after
-                                  calibration; the factor, its method and S(factor)
+    metrics.csv                   per target and snapshot, the folds pooled: n, ICC (both
+                                  formulas), R2, MAE, MAPE (%), NLL, AUCE, coverage,
+                                  before and after calibration; the factor, its method
+                                  and S(factor); the published figures of the matching
+                                  target beside them
+    columns.csv                   the data dictionary of these tables
     metrics_by_fold.csv           the same per fold (calibrated with the pooled factor)
     calibration_factors.csv       per target (last snapshot)
     plots/*.png, report.html      agreement and Bland-Altman, calibration curve,
@@ -34,8 +37,10 @@ import pandas as pd
 
 from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
+from mimir.output.dictionary import write_dictionary
 from mimir.training import metrics as M
 from mimir.training.data import Dataset, load_dataset
+from mimir.training.dictionary import crossval_dictionary
 from mimir.training.train import TrainConfig, run_complete, snapshots, train
 
 
@@ -85,7 +90,8 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
              fold_range: tuple[int, int] | None = None,
              on_progress: Callable[[int, int, float], None] | None = None,
              log: Callable[[str], None] = print, calibration: str = "published",
-             meta: pd.DataFrame | None = None, plots: str = "last") -> dict:
+             meta: pd.DataFrame | None = None, plots: str = "last",
+             icc: str = "textbook") -> dict:
     """Run (or resume) a K-fold cross-validation and evaluate it.
 
     Parameters
@@ -108,7 +114,7 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         (fold, iteration, running loss).
     log : callable
         Messages for the user.
-    calibration, meta, plots
+    calibration, meta, plots, icc
         See :func:`evaluate`.
 
     Returns
@@ -152,7 +158,8 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
                 continue
             mean, var = predict_snapshot(run, snap, test, dev)
             _write_csv(_pred_frame(test.names, targets, mean, var), path)
-    return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
+    return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots,
+                    icc=icc)
 
 
 def target_info(targets: list[str], meta: pd.DataFrame | None = None) -> dict:
@@ -179,16 +186,43 @@ def target_info(targets: list[str], meta: pd.DataFrame | None = None) -> dict:
     return info
 
 
-def _metric_row(y, m, v, c: float) -> dict:
+def _metric_row(y, m, v, c: float, icc: str = "textbook") -> dict:
     """Metrics before calibration and, with factor ``c``, after it."""
-    return {**M.all_metrics(y, m, v), "nll_calibrated": M.nll(y, m, c * v),
+    return {**M.all_metrics(y, m, v, icc), "nll_calibrated": M.nll(y, m, c * v),
             "auce_calibrated": M.auce(y, m, c * v),
             "coverage95_calibrated": M.coverage(y, m, c * v)}
 
 
+#: The published figures put beside each target's own (metrics.csv).
+PUBLISHED_COLUMNS = ("published_target", "published_field", "published_unit", "published_n",
+                     "published_icc", "published_r2", "published_mae",
+                     "published_mape_percent")
+
+
+def published_figures(info: dict) -> dict:
+    """Per target column: the published cross-validation figures of the target it
+    matches (by UK Biobank field, else by name; :mod:`mimir.modules.catalogue`), or
+    empty values."""
+    from mimir.modules.catalogue import match
+
+    res = {}
+    for t, about in info.items():
+        p = match(about["name"], about["field"])
+        if p is None:
+            res[t] = {c: ("" if c in ("published_target", "published_field",
+                                      "published_unit") else np.nan)
+                      for c in PUBLISHED_COLUMNS}
+        else:
+            res[t] = {"published_target": p.target, "published_field": p.field,
+                      "published_unit": p.unit, "published_n": p.n, "published_icc": p.icc,
+                      "published_r2": p.r2, "published_mae": p.mae,
+                      "published_mape_percent": p.mape_percent}
+    return res
+
+
 def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
              calibration: str = "published", meta: pd.DataFrame | None = None,
-             plots: str = "last") -> dict:
+             plots: str = "last", icc: str = "textbook") -> dict:
     """Pool held-out predictions per snapshot; write metrics (pooled and per fold),
     calibration factors, plots and the report.
 
@@ -201,6 +235,9 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
         The target table's sidecar: names, fields and units for tables and plots.
     plots : {'last', 'all'}
         Target plots for the last snapshot only, or for every snapshot.
+    icc : {'textbook', 'published'}
+        The formula of the ``icc`` column (:data:`mimir.training.metrics.ICC_FORMULAS`);
+        ``icc_textbook`` and ``icc_published`` hold both.
     """
     from mimir.training.report import write_plots, write_report
 
@@ -208,12 +245,15 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
         raise UsageError(f"--calibration must be one of {', '.join(M.CALIBRATION_METHODS)}")
     if plots not in ("last", "all"):
         raise UsageError("--plots must be last or all")
+    if icc not in M.ICC_FORMULAS:
+        raise UsageError(f"--icc must be one of {', '.join(M.ICC_FORMULAS)}")
     done = [k for k in range(1, K + 1) if run_complete(out / f"fold_{k}")]
     if not done:
         raise UsageError(f"no finished fold in {out}")
     iters = sorted({int(p.stem.split("_")[-1]) for k in done
                     for p in (out / f"fold_{k}").glob("heldout_iter_*.csv")})
     info = target_info(targets, meta)
+    published = published_figures(info)
     truth = table.set_index("name")
     rows, fold_rows, pooled_by_iter = [], [], {}
     for it in iters:
@@ -228,13 +268,14 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
             y = truth.loc[pooled["name"], t].to_numpy(dtype=float)
             m, v = pooled[f"{t}_mean"].to_numpy(), pooled[f"{t}_var"].to_numpy()
             c = M.calibration_factor(y, m, v, calibration)
-            rows.append({**about, **_metric_row(y, m, v, c), "calibration_factor": c,
-                         "calibration_method": calibration,
-                         "calibration_sum": M.calibration_sum(y, m, v, c)})
+            rows.append({**about, **_metric_row(y, m, v, c, icc), "calibration_factor": c,
+                         "calibration_method": calibration, "icc_formula": icc,
+                         "calibration_sum": M.calibration_sum(y, m, v, c),
+                         **published[t]})
             for k, f in frames.items():
                 yk = truth.loc[f["name"], t].to_numpy(dtype=float)
                 fold_rows.append({"fold": k, **about, **_metric_row(
-                    yk, f[f"{t}_mean"].to_numpy(), f[f"{t}_var"].to_numpy(), c)})
+                    yk, f[f"{t}_mean"].to_numpy(), f[f"{t}_var"].to_numpy(), c, icc)})
     metrics = pd.DataFrame(rows)
     _write_csv(metrics, out / "metrics.csv")
     _write_csv(pd.DataFrame(fold_rows), out / "metrics_by_fold.csv")
@@ -262,4 +303,5 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
                           metrics, targets, info)
     write_report(out / "report.html", metrics, pd.DataFrame(fold_rows), targets, info,
                  figures, folds_done=done, K=K)
+    write_dictionary(out, crossval_dictionary(out, targets, info))
     return {"metrics": metrics, "calibration": factors, "folds_done": done}

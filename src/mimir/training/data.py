@@ -21,14 +21,35 @@ from mimir.errors import UsageError
 MAX_SHIFT = 16
 
 
+#: How to make a target table, named in every error about one.
+MAKE_TARGETS = ("make one from a UK Biobank showcase export with `mimir targets EXPORT "
+                "-f FIELD:NAME:UNIT --cache CACHE -o targets.csv`")
+
+
 def read_target_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A target table: ``name`` plus numeric target columns."""
+    """A target table: ``name`` plus numeric target columns.
+
+    Raises
+    ------
+    UsageError
+        When the file is missing or unreadable, or has no ``name`` column: naming the
+        columns found, the ones expected, and ``mimir targets``.
+    """
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"target table {p} does not exist")
-    df = pd.read_csv(p, dtype={"name": str})
+        raise UsageError(f"--targets {p}: no such file; {MAKE_TARGETS}")
+    try:
+        first = p.open(encoding="utf-8-sig", errors="replace").readline()
+        sep = "\t" if "\t" in first and "," not in first else ","
+        df = pd.read_csv(p, dtype={"name": str}, sep=sep, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--targets {p} is not a readable CSV table ({exc}); "
+                         f"{MAKE_TARGETS}") from None
     if "name" not in df.columns:
-        raise UsageError(f"target table {p} has no 'name' column")
+        found = ", ".join(map(str, df.columns[:12])) + (" ..." if len(df.columns) > 12 else "")
+        raise UsageError(f"--targets {p} has no 'name' column (found: {found or 'none'}); "
+                         "expected: name (the subject, <eid>_20201_<instance>_0), then one "
+                         f"numeric column per target; {MAKE_TARGETS}")
     return df
 
 

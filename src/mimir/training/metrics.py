@@ -47,6 +47,40 @@ def icc21(y, pred) -> float:
     return float((msr - mse) / denom) if denom != 0 else float("nan")
 
 
+def icc_published(y, pred) -> float:
+    """The ICC as the original MIMIR computed it (its published figures come from this).
+
+    With n subjects, k = 2 columns (reference, prediction), row means r_i, column means
+    c_j and grand mean g::
+
+        MS_R = k * sum_i (r_i - g)^2 / (n - 1)            (as in ICC(2,1))
+        MS_C = sum_j (c_j - g)^2 / (k - 1)                (no factor n)
+        MS_E = sum_ij (x_ij - r_i)^2 / ((n - 1)(k - 1))   (the within-subject sum,
+                                                           column effect included)
+        ICC  = (MS_R - MS_E) / (MS_R + (k - 1) MS_E + k / n (MS_C - MS_E))
+
+    Without a systematic offset between reference and prediction it is close to
+    :func:`icc21`; an offset lowers it (it enters MS_E).
+    """
+    y, pred = _clean(y, pred)
+    X = np.stack([y, pred], axis=1)
+    n, k = X.shape
+    if n < 2:
+        return float("nan")
+    grand = X.mean()
+    rows = X.mean(axis=1)
+    ms_r = k * np.sum((rows - grand) ** 2) / (n - 1)
+    ms_c = np.sum((X.mean(axis=0) - grand) ** 2) / (k - 1)
+    ms_e = np.sum((X - rows[:, None]) ** 2) / ((n - 1) * (k - 1))
+    denom = ms_r + (k - 1) * ms_e + k / n * (ms_c - ms_e)
+    return float((ms_r - ms_e) / denom) if denom != 0 else float("nan")
+
+
+#: The ICC formulas ``crossval --icc`` offers: MIMIR's textbook ICC(2,1), or the one
+#: the original's published figures come from.
+ICC_FORMULAS = {"textbook": icc21, "published": icc_published}
+
+
 def r2(y, pred) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (nan when SS_tot is 0)."""
     y, pred = _clean(y, pred)
@@ -65,7 +99,8 @@ def mae(y, pred) -> float:
 
 
 def mape(y, pred, eps: float = 1e-4) -> float:
-    """Mean absolute percentage error in %; references with ``|y| < eps`` left out."""
+    """Mean absolute percentage error in % (the original computed a fraction, 1/100 of
+    this; its documents print %); references with ``|y| < eps`` left out."""
     y, pred = _clean(y, pred)
     keep = np.abs(y) >= eps
     if not np.any(keep):
@@ -231,8 +266,14 @@ def coverage(y, mean, var, level: float = 0.95) -> float:
     return float(np.mean(np.abs(y - mean) <= z * np.sqrt(var)))
 
 
-def all_metrics(y, mean, var) -> dict:
-    """Every metric of one target (before calibration)."""
-    return {"n": int(len(_clean(y, mean, var)[0])), "icc": icc21(y, mean), "r2": r2(y, mean),
-            "mae": mae(y, mean), "mape": mape(y, mean), "nll": nll(y, mean, var),
-            "auce": auce(y, mean, var), "coverage95": coverage(y, mean, var)}
+def all_metrics(y, mean, var, icc: str = "textbook") -> dict:
+    """Every metric of one target (before calibration).
+
+    ``icc`` is the value of :data:`ICC_FORMULAS` ``[icc]``; ``icc_textbook`` and
+    ``icc_published`` hold both.
+    """
+    both = {"icc_textbook": icc21(y, mean), "icc_published": icc_published(y, mean)}
+    return {"n": int(len(_clean(y, mean, var)[0])), "icc": both[f"icc_{icc}"], **both,
+            "r2": r2(y, mean), "mae": mae(y, mean), "mape": mape(y, mean),
+            "nll": nll(y, mean, var), "auce": auce(y, mean, var),
+            "coverage95": coverage(y, mean, var)}

@@ -80,6 +80,10 @@ CROSSVAL_OPTIONS = OptionSet(
         "criterion) or nll (minimise the Gaussian NLL).", choices=CALIBRATION_METHODS),
     Opt("plots", "last", "Target plots for the last snapshot or for all snapshots.",
         choices=("last", "all")),
+    Opt("icc", "textbook", "The formula of the icc column: textbook (ICC(2,1), absolute "
+        "agreement) or published (the original MIMIR's, which its published figures use); "
+        "metrics.csv holds both as icc_textbook and icc_published.",
+        choices=("textbook", "published")),
 )
 
 

@@ -130,15 +130,21 @@ def write_plots(folder: Path, pooled_by_iter: dict, metrics: pd.DataFrame,
 
 
 #: Columns of the pooled metrics table on the page.
-REPORT_COLUMNS = ["n", "icc", "r2", "mae", "mape", "nll", "auce", "coverage95",
-                  "calibration_factor", "nll_calibrated", "auce_calibrated",
-                  "coverage95_calibrated"]
+REPORT_COLUMNS = ["n", "icc", "icc_textbook", "icc_published", "r2", "mae", "mape", "nll",
+                  "auce", "coverage95", "calibration_factor", "nll_calibrated",
+                  "auce_calibrated", "coverage95_calibrated"]
+#: The published figures shown beside the user's own.
+PUBLISHED_REPORT_COLUMNS = ["published_target", "published_n", "published_icc",
+                            "published_r2", "published_mae", "published_unit",
+                            "published_mape_percent"]
 
 
 def _cell(v) -> str:
     if isinstance(v, str):
         return html.escape(v)
-    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else html.escape(str(v))
+    if isinstance(v, (float, np.floating)):
+        return "-" if v != v else f"{v:.4g}"
+    return html.escape(str(v))
 
 
 def _table(df: pd.DataFrame, cols: list[str], html_id: str) -> str:
@@ -172,6 +178,11 @@ def write_report(path: Path, metrics: pd.DataFrame, by_fold: pd.DataFrame,
                  f"{links}).</p>")
     note = "" if len(folds_done) == K else (
         f"<p><b>Partial:</b> folds {folds_done} of {K} finished.</p>")
+    formula = str(table["icc_formula"].iloc[0]) if "icc_formula" in table and len(table) \
+        else "textbook"
+    mine = table[["target (field) [unit]", "n", "icc_published", "r2", "mae", "mape"]
+                 + [c for c in PUBLISHED_REPORT_COLUMNS if c in table]]
+    beside = _table(mine, list(mine.columns), "published")
     page = f"""<!doctype html><html><head><meta charset='utf-8'>
 <title>MIMIR cross-validation</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -180,6 +191,15 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head><b
 <p>Held-out predictions of all folds pooled. Values are in the target table's units.
 Calibration factors: {html.escape(method)} estimator. Bland-Altman: {BLAND_ALTMAN}.</p>
 {_table(table, ['target (field) [unit]'] + REPORT_COLUMNS, 'metrics')}
+<p>icc: the {html.escape(formula)} formula (<code>--icc</code>); icc_textbook is ICC(2,1) with
+absolute agreement, icc_published the original MIMIR's formula. MAPE in % (the original
+computed a fraction).</p>
+<h2>Beside the published figures</h2>
+<p>Each target beside the original MIMIR's published 10-fold cross-validation of the
+target with the same UK Biobank field (else the same name); "-" where none matches.
+Published ICCs use the original's formula, so compare them with icc_published; published
+MAE is in published_unit, yours in the table's unit.</p>
+{beside}
 <h2>Metrics per fold (snapshot {last})</h2>
 <p>Each fold's held-out subjects; "calibrated" uses the pooled factor.</p>
 {_table(folds, ['fold', 'target (field) [unit]', 'n', 'icc', 'r2', 'mae', 'auce',

@@ -144,14 +144,19 @@ def target_columns(table: pd.DataFrame, columns: str | list[str] | None,
                 if isinstance(columns, str) else list(columns))
         missing = [c for c in cols if c not in table.columns]
         if missing:
-            raise UsageError(f"target table has no columns {missing}")
+            found = [c for c in table.columns if c not in {"name", "eid"}]
+            raise UsageError(f"--columns: {table_path} has no columns {missing} (target "
+                             f"columns found: {', '.join(map(str, found)) or 'none'}); make "
+                             "the table with `mimir targets`")
         return cols
     mp = meta_path(table_path)
     if mp.is_file():
         named = pd.read_csv(mp, dtype=str, keep_default_na=False)["column"].tolist()
         missing = [c for c in named if c not in table.columns]
         if missing:
-            raise UsageError(f"{mp} names columns {missing} that {table_path} lacks")
+            raise UsageError(f"{mp} names columns {missing} that {table_path} lacks "
+                             f"(found: {', '.join(map(str, table.columns))}); make both "
+                             "with `mimir targets`")
         return named
     return [c for c in table.columns if c not in {"name", "eid"}
             and table[c].dtype.kind in "fiub"]
