@@ -49,8 +49,8 @@ def test_bogus_central_directory_offset_is_not_a_zip(tmp_path):
     assert e.value.kind == "not a zip" and e.value.member is None
     assert "bogus central-directory offset" in e.value.message
     assert "manifest" not in e.value.message and "Errno" not in e.value.message
-    preprocess_batch([path], tmp_path / "cache")
-    row = pd.read_csv(tmp_path / "cache" / "failures.csv", dtype=str,
+    preprocess_batch([path], tmp_path / "cache", tables=tmp_path / "tables")
+    row = pd.read_csv(tmp_path / "tables" / "failures.csv", dtype=str,
                       keep_default_na=False).iloc[0]
     assert row["kind"] == "not a zip" and row["member"] == ""
 
