@@ -218,7 +218,9 @@ class StationSlices:
         self.n_head, self.n_tail = _edge_counts(trim, i)
         self.k = int(trim.W_size[i, 2])
         self.block = block
-        self.put = put_as_sum
+        # resampling weights are non-negative, so values resampled from voxels without a
+        # sign bit (DICOM pixels are unsigned) have none either: no check per block then
+        self.put = put_as_sum if has_sign_bits(st.voxels) else np.copyto
         if sm is None:
             self._a = apply_trim(st.voxels, self.top, int(trim.cut_bottom[i]))
         else:
