@@ -102,6 +102,8 @@ def ambiguous_names(infos: list[zipfile.ZipInfo]) -> dict[str, int]:
     dict
         Name -> number of members holding it. Exact copies are not ambiguous.
     """
+    if len({info.filename for info in infos}) == len(infos):
+        return {}  # every name once (the usual case)
     seen: dict[str, set] = {}
     count: dict[str, int] = {}
     for info in infos:
