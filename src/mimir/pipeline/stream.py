@@ -178,8 +178,10 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
             k = len(bw)
             sw.put(wbuf[:k, r0:r1, c0:c1], bw)
             sf.put(fbuf[:k, r0:r1, c0:c1], bf)
-            np.copyto(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1], fbuf[:k, r0:r1, c0:c1],
-                      casting="same_kind")  # exact: float32 values
+            # exact: float32 values (the block itself where put copied it unchanged)
+            np.copyto(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1],
+                      bf if sf.put is np.copyto else fbuf[:k, r0:r1, c0:c1],
+                      casting="same_kind")
             sink.add(z0 + j0, wbuf[:k], fbuf[:k])
         written["water"].append(sw.written(heads[0], sw.tail()))
         written["fat"].append(sf.written(heads[1], sf.tail()))
