@@ -70,7 +70,7 @@ def main() -> int:
     print(f"{len(infos)} members, {sum(map(len, raw)) / 1e6:.1f} MB compressed, "
           f"{sum(i.file_size for i in infos) / 1e6:.1f} MB inflated; load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print("\n| step | ms (best of %d) |\n|---|---|" % args.reps)
+    print(f"\n| step | ms (best of {args.reps}) |\n|---|---|")
     for k, v in best.items():
         print(f"| {k} | {v * 1000:.0f} |")
     return 0
