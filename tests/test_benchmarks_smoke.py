@@ -19,7 +19,8 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
                    capture_output=True, text=True, timeout=900)
     text = out.read_text()
     for heading in ("## Phantom generation", "## Preprocessing one subject",
-                    "## Preprocessing throughput", "## CPU inference", "## End to end"):
+                    "## Preprocessing throughput", "## CPU inference", "## End to end",
+                    "## The whole `infer` process"):
         assert heading in text
     res = json.loads(out.with_suffix(".json").read_text())
     assert [t["workers"] for t in res["throughput"]] == [1, 2]
@@ -36,11 +37,20 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
     assert len(pre["per_subject"]) == 2 and pre["reps"] == 2
     for r in pre["per_subject"]:
         assert r["floor_s"] > 0 and r["mimir_s"] > 0 and r["ratio"] == r["mimir_s"] / r["floor_s"]
+        assert 0 < r["inflate_s"] < r["floor_s"]  # inflating alone is less than decoding
+        assert r["inflate_ratio"] == r["mimir_s"] / r["inflate_s"]
         assert r["floor_cpu_s"] > 0 and r["mimir_cpu_s"] > 0
     s = pre["summary"]
     assert f"{s['mimir_s']:.3f} s per subject against a decode floor of {s['floor_s']:.3f} s" \
         in text
-    assert "ratio (target <= 1.3)" in text
+    assert f"against the inflate-only floor of {s['inflate_s']:.3f} s" in text
+    assert pre["inflate"] == "libdeflate" and "fastest inflate (libdeflate" in text
+    assert "ratio to the decode floor (goal <= 0.8)" in text
+    # inference: the fused engine, a batch-size sweep, and the whole process
+    assert res["inference"]["fused"] and len(res["inference"]["sweep_ips"]) == 5
+    proc = res["process"]
+    assert proc["images"] == 12 and proc["eager_s"] > 0 and proc["mimir_s"] > 0
+    assert f"Speed-up of the whole process: {proc['speedup']:.2f}x" in text
     # the worker's own peak, not the benchmark process's memory at the fork
     assert 100 < res["worker_peak_mib"] < 1536
 

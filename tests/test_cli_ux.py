@@ -14,8 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 import mimir
-from mimir.cli import app
-from mimir.cli import main
+from mimir.cli import app, main
 from mimir.cli.app import hoist_root_flags, prepare_argv
 from mimir.cli.examples import EXAMPLES
 from mimir.errors import UsageError

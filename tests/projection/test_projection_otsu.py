@@ -145,3 +145,27 @@ def test_equal_to_skimage_on_phantom_signal_sums(phantom_dir, make_phantoms):
         assert_same_thresholds(total)
         # a cropped and a scaled copy shift values across bin edges
         assert_same_thresholds(total[20:-20, :, 30:-30] * 1.37)
+
+
+def test_otsu_from_histograms_is_scikit_images_arithmetic():
+    """Bit for bit against ``threshold_otsu(hist=...)``: histograms with and without
+    empty bins at the ends, ties, two bins, and the planes' real bin centres."""
+    from mimir.projection.fractions import otsu_from_histograms
+
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        bins = int(rng.choice([2, 3, 17, 256]))
+        counts = rng.integers(0, 50, (5, bins)) * rng.integers(0, 2, (5, bins))
+        a, b = rng.choice(bins, 2, replace=False)
+        counts[:, a] += 1  # at least two bins hold values: there is a split
+        counts[:, b] += 2
+        if trial % 3 == 0:  # no empty end bins: all rows at once
+            counts[:, 0] += 1
+            counts[:, -1] += 3
+        if trial % 5 == 0:
+            counts[1] = counts[0]  # equal histograms, equal thresholds
+        lo = rng.uniform(-50, 500, (5, 1))
+        edges = lo + np.cumsum(rng.uniform(0.1, 9, (5, bins + 1)), axis=1)
+        centers = (edges[:, :-1] + edges[:, 1:]) / 2.0
+        want = [threshold_otsu(hist=(c, x)) for c, x in zip(counts, centers, strict=True)]
+        np.testing.assert_array_equal(otsu_from_histograms(counts, centers), want)

@@ -187,7 +187,7 @@ def test_read_water_fat_from_manifest(tmp_path, crlf):
     assert r.warnings == []
     assert r.members == ["s2_0.dcm", "s2_1.dcm", "s3_0.dcm", "s3_1.dcm"]
     assert [s.series_number for s in r.slices] == [2, 2, 3, 3]
-    assert all(s.pixels is not None and s.pixels.dtype == np.float32 for s in r.slices)
+    assert all(s.pixels is not None and s.pixels.dtype == np.uint16 for s in r.slices)
 
 
 def test_read_water_fat_from_headers_without_manifest(tmp_path):

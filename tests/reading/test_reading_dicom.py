@@ -102,8 +102,8 @@ def assert_same_as_pydicom(buf: bytes, sl) -> None:
         sl.position, np.array([float(v) for v in ds.ImagePositionPatient], dtype=np.float32))
     np.testing.assert_array_equal(
         sl.spacing, np.array([float(v) for v in ds.PixelSpacing], dtype=np.float32))
-    assert sl.pixels.dtype == np.float32
-    np.testing.assert_array_equal(sl.pixels, ds.pixel_array.astype(np.float32))
+    assert sl.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(sl.pixels, ds.pixel_array)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from mimir.fusion.fuse import (
 )
 from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations
 from mimir.fusion.resample import StationMap, StationResampler, station_map
-from mimir.fusion.stations import SliceStack, Station, StationSet
+from mimir.fusion.stations import SliceStack, Station, StationSet, Voxels
 from mimir.notes import Note
 from mimir.qc.measures import overlap_swap_score, overlap_swap_scores
 
@@ -165,7 +165,7 @@ def swap_scores(water: list[Written], fat: list[Written], overlaps: list[int]) -
             overlap_swap_score(None, None, None, None) for i, o in enumerate(overlaps)]
 
 
-def has_sign_bits(a: np.ndarray) -> bool:
+def has_sign_bits(a: Voxels) -> bool:
     """Whether a float array holds a value with its sign bit set (negative, -0.0, or a
     NaN with a sign), found with one maximum over the bits; integers never convert to
     -0.0, so they have none."""
@@ -218,7 +218,9 @@ class StationSlices:
         self.n_head, self.n_tail = _edge_counts(trim, i)
         self.k = int(trim.W_size[i, 2])
         self.block = block
-        self.put = put_as_sum
+        # resampling weights are non-negative, so values resampled from voxels without a
+        # sign bit (DICOM pixels are unsigned) have none either: no check per block then
+        self.put = put_as_sum if has_sign_bits(st.voxels) else np.copyto
         if sm is None:
             self._a = apply_trim(st.voxels, self.top, int(trim.cut_bottom[i]))
         else:

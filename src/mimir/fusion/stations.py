@@ -69,11 +69,12 @@ class Station:
         SeriesTime of its first slice in manifest order.
     position : ndarray, float32 (3,)
         Element-wise maximum of the slices' ImagePositionPatient (z = top slice).
-    voxels : ndarray or SliceStack, float32 (n, rows, cols)
-        Slice-major: slices ordered by z descending (top first). float32 holds the
-        pixel values exactly; they are widened to float64 where the procedure computes.
-        Stations read from DICOM keep their slices as read (a :class:`SliceStack`;
-        ``numpy.asarray(station.voxels)`` stacks them).
+    voxels : ndarray or SliceStack, float32 or uint16 (n, rows, cols)
+        Slice-major: slices ordered by z descending (top first). Both dtypes hold the
+        pixel values exactly; they are widened to float64 where the procedure computes
+        (or to float32 where it says so). Stations read from DICOM keep their slices as
+        read, uint16 (a :class:`SliceStack`; ``numpy.asarray(station.voxels)`` stacks
+        them).
     spacing : ndarray, float32 (3,)
         (row, column, slice) spacing in mm.
     """

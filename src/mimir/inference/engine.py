@@ -3,18 +3,26 @@
 Defaults are chosen for speed without changing the numbers beyond float rounding
 (about 1e-6 relative): ``torch.inference_mode``, BatchNorm folded into the preceding
 convolutions, channels-last memory format (oneDNN's fast convolution path on CPUs,
-tensor-core friendly on GPUs), images converted to float32 on the device, and on the CPU
-batches run 4 images at a time (activations of a few images stay in the processor's
-cache: a ResNet50 ran 1.3 to 1.7 times faster than with 16 or 32 at once on the
-benchmark machine). ``precision='fp32'`` is IEEE float32 on every device: TF32 is
-switched off around the forward passes (:mod:`mimir.inference.precision`). Options that
-change numbers (``precision='tf32'``, ``'bf16'`` or ``'fp16'``, ``compile=True``) are
-opt-in and recorded in ``run.json``.
+tensor-core friendly on GPUs), images converted to float32 on the device. On an x86-64
+CPU at ``precision='fp32'`` a ResNet runs as fused oneDNN convolutions
+(:class:`mimir.modules.resnet.FusedResNet`: bias, ReLU and the shortcut sum inside each
+convolution, weights reordered once). ``precision='fp32'`` is IEEE float32 on every
+device: TF32 is switched off around the forward passes (:mod:`mimir.inference.precision`).
+Options that change numbers (``precision='tf32'``, ``'bf16'`` or ``'fp16'``,
+``compile=True``) are opt-in and recorded in ``run.json``.
+
+Batch size: :meth:`LoadedModule.raw` runs one forward pass over the images it is given,
+on every device, unless :attr:`EngineOptions.max_batch` caps it; ``mimir infer`` hands
+it one chunk of ``--batch-size`` subjects at a time, so ``--batch-size`` is the number of
+images per forward pass. (Before the fused path, CPU passes were cut into 4 images
+whatever the batch size; with it, a ResNet50's CPU throughput is about the same from 2
+to 32 images per pass: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +70,12 @@ class EngineOptions:
     channels_last: bool = True
     fold_bn: bool = True
     compile: bool = False
-    #: images per forward pass on the CPU (a larger batch is run in pieces)
-    cpu_microbatch: int = 4
+    #: at most this many images per forward pass (0: every image :meth:`LoadedModule.raw`
+    #: is given, in one pass)
+    max_batch: int = 0
+    #: run ResNets as fused oneDNN convolutions where that is possible (x86-64 CPU, fp32,
+    #: BatchNorm folded, channels-last, no ``compile``)
+    fused: bool = True
 
 
 def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
@@ -118,7 +130,15 @@ class LoadedModule:
             net = net.to(memory_format=torch.channels_last)
         if options.precision == "fp16":
             net = net.half()
-        self.net = torch.compile(net) if options.compile else net
+        # lazy on purpose: mimir.modules.resnet imports torch
+        from mimir.modules.resnet import FusedResNet, ResNet, fused_available
+
+        self.fused = bool(options.fused and options.device == "cpu"
+                          and options.precision == "fp32" and options.fold_bn
+                          and options.channels_last and not options.compile
+                          and isinstance(net, ResNet) and fused_available())
+        self.net: Callable = (FusedResNet(net) if self.fused else
+                              torch.compile(net) if options.compile else net)
         self.params = module.arrays()
 
     def raw(self, images: np.ndarray) -> np.ndarray:
@@ -126,8 +146,7 @@ class LoadedModule:
         opt = self.options
         if len(images) == 0:
             return np.zeros((0, 2 * self.module.n_targets))
-        cpu_pieces = opt.device == "cpu" and opt.cpu_microbatch > 0
-        step = opt.cpu_microbatch if cpu_pieces else len(images)
+        step = opt.max_batch if opt.max_batch > 0 else len(images)
         return run_network(self.net, images, opt.device, step, opt.channels_last,
                            opt.precision)
 

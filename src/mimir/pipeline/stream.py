@@ -27,7 +27,6 @@ from mimir.fusion.pipeline import (
     Geometry,
     StationSlices,
     fade_and_correct_overlap,
-    put_as_sum,
     station_geometry,
     swap_scores,
     writes_direct,
@@ -177,10 +176,12 @@ def fuse_and_sum(ss: StationSet, crop: int, block: int = 4) -> Streamed | None:
         stored[middle] = True
         for (j0, bw), (_, bf) in zip(sw.blocks(), sf.blocks(), strict=True):
             k = len(bw)
-            put_as_sum(wbuf[:k, r0:r1, c0:c1], bw)
-            put_as_sum(fbuf[:k, r0:r1, c0:c1], bf)
-            np.copyto(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1], fbuf[:k, r0:r1, c0:c1],
-                      casting="same_kind")  # exact: float32 values
+            sw.put(wbuf[:k, r0:r1, c0:c1], bw)
+            sf.put(fbuf[:k, r0:r1, c0:c1], bf)
+            # exact: float32 values (the block itself where put copied it unchanged)
+            np.copyto(fat32[z0 + j0:z0 + j0 + k, r0:r1, c0:c1],
+                      bf if sf.put is np.copyto else fbuf[:k, r0:r1, c0:c1],
+                      casting="same_kind")
             sink.add(z0 + j0, wbuf[:k], fbuf[:k])
         written["water"].append(sw.written(heads[0], sw.tail()))
         written["fat"].append(sf.written(heads[1], sf.tail()))

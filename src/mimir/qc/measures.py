@@ -70,7 +70,7 @@ def overlap_swap_score(water_a: np.ndarray | None, fat_a: np.ndarray | None,
     wb, fb = water_b[:, ::2, ::2], fat_b[:, ::2, ::2]
     r = min(wa.shape[1], wb.shape[1])
     c = min(wa.shape[2], wb.shape[2])
-    wa, fa, wb, fb = (np.asarray(a[:, :r, :c]).astype(np.float64) for a in (wa, fa, wb, fb))
+    wa, fa, wb, fb = (np.asarray(a[:, :r, :c], dtype=np.float64) for a in (wa, fa, wb, fb))
     sa, sb = wa + fa, wb + fb
     body = (sa > min_signal) & (sb > min_signal)
     ffa = np.divide(fa, sa, out=np.zeros_like(fa), where=sa > 0)

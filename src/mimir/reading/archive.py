@@ -22,7 +22,14 @@ from pathlib import Path
 
 from mimir.errors import SubjectError
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.reading import inflate
 from mimir.safeio import zip_layout_problem
+
+#: a zip local file header (signature, versions, flags, method, time, date, CRC-32,
+#: sizes, name and extra field lengths)
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+#: general purpose flags of members left to zipfile: encrypted, patched, strong encryption
+_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40
 
 
 def subject_name(path: str | os.PathLike) -> str:
@@ -96,6 +103,8 @@ def ambiguous_names(infos: list[zipfile.ZipInfo]) -> dict[str, int]:
     dict
         Name -> number of members holding it. Exact copies are not ambiguous.
     """
+    if len({info.filename for info in infos}) == len(infos):
+        return {}  # every name once (the usual case)
     seen: dict[str, set] = {}
     count: dict[str, int] = {}
     for info in infos:
@@ -203,14 +212,53 @@ class SubjectArchive:
             raise SubjectError("limit exceeded", f"more than {lim.max_subject_bytes} decompressed "
                                "bytes in this subject", subject=self.name, member=member)
         try:
-            with self._zf.open(info) as fh:
-                data = fh.read(want + 1 if max_bytes is None else want)
+            data = self._read_whole(info) if max_bytes is None else None
+            if data is None:  # header probes and irregular members: zipfile reads them
+                with self._zf.open(info) as fh:
+                    data = fh.read(want + 1 if max_bytes is None else want)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                 NotImplementedError, RuntimeError, struct.error) as exc:
             raise SubjectError("corrupt dicom", f"cannot decompress: {exc}",
                                subject=self.name, member=member) from None
         if len(data) > want:
-            raise SubjectError("limit exceeded", "member decompresses to more bytes than it "
-                               "declares", subject=self.name, member=member)
+            raise SubjectError("corrupt dicom", "member decompresses to more bytes than it "
+                               "declares (a damaged or forged zip)", subject=self.name,
+                               member=member)
         self.bytes_read += len(data)
         return data
+
+    def _read_whole(self, info: zipfile.ZipInfo) -> bytes | None:
+        """A whole stored or deflated member, inflated by :mod:`mimir.reading.inflate`
+        (libdeflate where installed) and checked against its size and CRC-32; None for a
+        member :mod:`zipfile` must read (encrypted, other methods, an irregular local
+        header), so that its errors stay zipfile's."""
+        if info.compress_type not in (inflate.STORED, inflate.DEFLATED) or \
+                info.flag_bits & _UNSUPPORTED_FLAGS or \
+                info.compress_size > info.file_size + (info.file_size >> 3) + 1024:
+            return None  # (deflate never needs 9 bits for 8: a bigger claim is streamed)
+        fp = self._zf.fp
+        if fp is None:  # closed
+            return None
+        fd = fp.fileno()
+        head = os.pread(fd, _LOCAL.size, info.header_offset)
+        if len(head) != _LOCAL.size:
+            return None
+        fields = _LOCAL.unpack(head)
+        if fields[0] != b"PK\x03\x04" or fields[3] & _UNSUPPORTED_FLAGS:
+            return None
+        name_len, extra_len = fields[10], fields[11]
+        start = info.header_offset + _LOCAL.size
+        name = os.pread(fd, name_len, start)
+        encoding = "utf-8" if fields[3] & 0x800 else (getattr(self._zf, "metadata_encoding", None)
+                                                     or "cp437")
+        if name.decode(encoding, errors="replace") != info.orig_filename:
+            return None
+        raw = os.pread(fd, info.compress_size, start + name_len + extra_len)
+        if len(raw) != info.compress_size:
+            raise SubjectError("corrupt dicom", "cannot decompress: the zip ends inside the "
+                               "member's data", subject=self.name, member=info.filename)
+        try:
+            return inflate.inflate(raw, info.file_size, info.compress_type, info.CRC)
+        except inflate.InflateError as exc:
+            raise SubjectError("corrupt dicom", f"cannot decompress: {exc}",
+                               subject=self.name, member=info.filename) from None

@@ -79,7 +79,8 @@ _WANTED = set(TAGS.values())
 class DicomSlice:
     """The facts MIMIR reads from one slice.
 
-    ``pixels`` is None when only the header was read. The pixel layout fields are None
+    ``pixels`` (uint16, native byte order, read-only where it views the file's bytes)
+    is None when only the header was read. The pixel layout fields are None
     where the header lacks them; ``pixel_bytes`` is the length of the pixel data (None
     when unknown: header-only reads, encapsulated pixel data). The fields of
     :data:`TEXT_FIELDS` hold the stored text (None where absent), read with the pixels.
@@ -114,6 +115,13 @@ class _Unsupported(Exception):
     """Raised inside the fast reader: let pydicom try."""
 
 
+#: element headers: explicit VR (group, element, VR, 16-bit length), implicit VR
+#: (group, element, 32-bit length), and a 32-bit length
+_EXPLICIT_HEAD = struct.Struct("<HH2sH")
+_IMPLICIT_HEAD = struct.Struct("<HHI")
+_U32 = struct.Struct("<I")
+
+
 def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
           stop_at_pixels: bool = True) -> int:
     """Walk elements from ``pos`` to ``end``; store wanted values in ``out``.
@@ -122,27 +130,31 @@ def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
     """
     if depth > _MAX_DEPTH:
         raise _Unsupported("sequences nested too deeply")
-    unpack = struct.unpack_from
+    explicit_head, implicit_head = _EXPLICIT_HEAD.unpack_from, _IMPLICIT_HEAD.unpack_from
+    u32 = _U32.unpack_from
+    top = depth == 0
     while pos + 8 <= end:
-        group, elem = unpack("<HH", buf, pos)
-        tag = (group << 16) | elem
-        if tag in (_ITEM_END, _SEQ_END):
-            return pos + 8
-        vr = None
-        if explicit and group != 0xFFFE:
-            vr = buf[pos + 4:pos + 6]
-            if vr in _LONG_VRS:
+        if explicit:
+            group, elem, vr, length = explicit_head(buf, pos)
+            if group == 0xFFFE:  # items and delimiters carry no VR
+                vr = None
+                (length,) = u32(buf, pos + 4)
+                pos += 8
+            elif vr in _LONG_VRS:
                 if pos + 12 > end:
                     raise _Unsupported("truncated element header")
-                (length,) = unpack("<I", buf, pos + 8)
+                (length,) = u32(buf, pos + 8)
                 pos += 12
             else:
-                (length,) = unpack("<H", buf, pos + 6)
                 pos += 8
         else:
-            (length,) = unpack("<I", buf, pos + 4)
+            group, elem, length = implicit_head(buf, pos)
+            vr = None
             pos += 8
-        if tag == _PIXEL_DATA and depth == 0:
+        tag = (group << 16) | elem
+        if tag == _ITEM_END or tag == _SEQ_END:
+            return pos
+        if tag == _PIXEL_DATA and top:
             if length == _UNDEFINED:
                 raise _Unsupported("encapsulated (compressed) pixel data")
             out["_pixels"] = (pos, length)
@@ -157,7 +169,7 @@ def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
             continue
         if pos + length > end:
             raise _Unsupported("element runs past the end of the file")
-        if depth == 0 and tag in _WANTED:
+        if top and tag in _WANTED:
             out[tag] = buf[pos:pos + length]
         pos += length
     return pos
@@ -278,7 +290,7 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         check_slice(sl)
         arr = np.frombuffer(buf, dtype="<u2", count=rows * cols, offset=off)
         check_pixel_values(arr, sl.bits_stored)
-        sl.pixels = arr.reshape(rows, cols).astype(np.float32)
+        sl.pixels = arr.reshape(rows, cols)  # a view of ``buf``: no copy
     return sl
 
 
@@ -309,7 +321,7 @@ def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
             if arr.shape != (rows, cols):
                 raise ValueError(f"pixel array of shape {arr.shape}, expected {(rows, cols)}")
             check_pixel_values(arr, sl.bits_stored)
-            sl.pixels = arr.astype(np.float32)
+            sl.pixels = arr.astype(np.uint16)  # native byte order
         return sl
     except SubjectError:
         raise
@@ -375,7 +387,7 @@ def read_slice(buf: bytes, with_pixels: bool = True,
     buf : bytes
         The whole file (or, with ``with_pixels=False``, at least its header).
     with_pixels : bool
-        Also decode the pixel data (as float32, shape (rows, cols)).
+        Also decode the pixel data (uint16, shape (rows, cols)).
     limits : Limits
         ``max_slice_pixels`` is checked before pixels are decoded.
 

@@ -1,0 +1,31 @@
+"""The zlib fallback (no libdeflate) gives the same images, bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import mimir.reading.inflate as inflate
+from mimir.pipeline import preprocess_subject
+from tests.pipeline.pipeline_helpers import zips
+
+
+def test_zlib_fallback_gives_identical_images(phantom_dir, subject_image, monkeypatch):
+    path = zips(phantom_dir)[0]
+    assert inflate.backend() == "libdeflate"
+    fast = preprocess_subject(path)
+    np.testing.assert_array_equal(fast.image, subject_image(path))
+    # as on a machine without the deflate package
+    monkeypatch.setattr(inflate, "_libdeflate", None)
+    monkeypatch.setattr(inflate, "_active", "zlib")
+    assert inflate.available() == ("zlib",)
+    calls = []
+    real = inflate._zlib_inflate
+    monkeypatch.setitem(inflate._INFLATE, "zlib",
+                        lambda raw, size: calls.append(size) or real(raw, size))
+    slow = preprocess_subject(path)
+    assert len(calls) > 100  # every water and fat slice went through zlib
+    np.testing.assert_array_equal(slow.image, fast.image)
+    assert json.dumps(slow.facts, sort_keys=True) == json.dumps(fast.facts, sort_keys=True)
+    assert slow.warnings == fast.warnings
