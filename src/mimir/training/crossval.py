@@ -3,8 +3,12 @@ pool, evaluate, calibrate, plot.
 
 Output folder::
 
-    fold_K/                       a training run (see mimir.training.train)
-    fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated)
+    fold_K/                       a training run (see mimir.training.train), or with
+                                  ``ensemble`` > 1 the members' runs fold_K/member_M/
+                                  (see mimir.training.ensemble)
+    fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated; of
+                                  an ensemble: the members' mixture, each member's own
+                                  in fold_K/member_M/heldout_iter_N.csv)
     pooled_predictions.csv        all folds' held-out predictions of the last snapshot,
                                   with calibrated variances
     metrics.csv                   per target and snapshot, the folds pooled: n, ICC, R2,
@@ -34,9 +38,11 @@ import pandas as pd
 
 from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
+from mimir.inference.ensemble import mixture
 from mimir.training import metrics as M
 from mimir.training.data import Dataset, load_dataset
-from mimir.training.train import TrainConfig, run_complete, snapshots, train
+from mimir.training.ensemble import common_snapshots, member_runs, train_members
+from mimir.training.train import TrainConfig, run_complete
 
 
 def _fold_progress(on_progress, k: int):
@@ -138,21 +144,47 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         train_names = sorted(n for i, f in enumerate(folds, 1) if i != k for n in f)
         data = load_dataset(cache, table, targets, train_names)
         log(f"fold {k}/{K}: training on {len(data)} subjects")
-        train(data, out / f"fold_{k}", config, device=dev, threads=threads,
-              on_progress=_fold_progress(on_progress, k), log=log)
+        train_members(data, out / f"fold_{k}", config, device=dev, threads=threads,
+                      on_progress=_fold_progress(on_progress, k), log=log)
     # held-out predictions of every snapshot of every finished fold
     for k in range(1, K + 1):
         run = out / f"fold_{k}"
         if not run_complete(run):
             continue
         test = load_dataset(cache, table, targets, sorted(folds[k - 1]))
-        for it, snap in snapshots(run):
-            path = run / f"heldout_iter_{it:06d}.csv"
-            if path.is_file():
-                continue
-            mean, var = predict_snapshot(run, snap, test, dev)
-            _write_csv(_pred_frame(test.names, targets, mean, var), path)
-    return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
+        heldout_predictions(run, test, targets, dev)
+    res = evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
+    return res
+
+
+def heldout_predictions(run: Path, test: Dataset, targets: list[str], device: str) -> None:
+    """Write ``heldout_iter_N.csv`` of every snapshot of a finished fold (uncalibrated).
+
+    For an ensemble fold, each member's predictions go into its own folder and the
+    fold's file holds their equal-weight Gaussian mixture
+    (:func:`mimir.inference.ensemble.mixture`): what the ensemble predicts, and what
+    its calibration factors are fitted on.
+    """
+    runs = member_runs(run)
+    for it, snaps in common_snapshots(runs):
+        path = run / f"heldout_iter_{it:06d}.csv"
+        if path.is_file():
+            continue
+        means, variances = [], []
+        for member, snap in zip(runs, snaps, strict=True):
+            own = member / path.name
+            if own.is_file() and member != run:
+                f = pd.read_csv(own, dtype={"name": str}).set_index("name").loc[test.names]
+                mean = f[[f"{t}_mean" for t in targets]].to_numpy(dtype=np.float64)
+                var = f[[f"{t}_var" for t in targets]].to_numpy(dtype=np.float64)
+            else:
+                mean, var = predict_snapshot(member, snap, test, device)
+                if member != run:
+                    _write_csv(_pred_frame(test.names, targets, mean, var), own)
+            means.append(mean)
+            variances.append(var)
+        mean, var = mixture(np.stack(means), np.stack(variances))
+        _write_csv(_pred_frame(test.names, targets, mean, var), path)
 
 
 def target_info(targets: list[str], meta: pd.DataFrame | None = None) -> dict:
