@@ -116,6 +116,15 @@ def crossval(
                   f"{r['auce_calibrated']:.3f}", f"{r['coverage95_calibrated']:.3f}",
                   f"{r['calibration_factor']:.3g}")
     out.print(t)
+    comp = res.get("ensemble_comparison")
+    if comp is not None:
+        t = Table("target", "model", "MAE", "ICC", "AUCE cal.", "cov95 cal.", "AUSE",
+                  title="single member against ensemble (ensemble_comparison.csv)")
+        for _, r in comp.iterrows():
+            t.add_row(r["target"], r["model"], f"{r['mae']:.4g}", f"{r['icc']:.3f}",
+                      f"{r['auce_calibrated']:.3f}", f"{r['coverage95_calibrated']:.3f}",
+                      f"{r['ause']:.3f}")
+        out.print(t)
     out.print(f"folds finished: {res['folds_done']}; report: {out_dir / 'report.html'}")
 
 

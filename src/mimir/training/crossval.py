@@ -16,6 +16,8 @@ Output folder::
                                   calibration; the factor, its method and S(factor)
     metrics_by_fold.csv           the same per fold (calibrated with the pooled factor)
     calibration_factors.csv       per target (last snapshot)
+    ensemble_comparison.csv       with ``ensemble`` > 1: member 1, the members alone and
+                                  the ensemble, per target (mimir.training.ensemble_eval)
     plots/*.png, report.html      agreement and Bland-Altman, calibration curve,
                                   sparsification, metrics against iteration
                                   (``plots="all"``: also plots/iter_N/ per snapshot)
@@ -292,6 +294,14 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
     figures = write_plots(out / "plots", {it: with_truth(it) for it in
                                           (iters if plots == "all" else [last])},
                           metrics, targets, info)
+    members = len(member_runs(out / f"fold_{done[0]}"))
+    comparison, extra = None, ""
+    if members > 1:
+        from mimir.training.ensemble_eval import compare, comparison_html
+
+        comparison = compare(out, table, targets, done, members, last, calibration)
+        extra = comparison_html(comparison, info, "plots/ensemble_sparsification.png")
     write_report(out / "report.html", metrics, pd.DataFrame(fold_rows), targets, info,
-                 figures, folds_done=done, K=K)
-    return {"metrics": metrics, "calibration": factors, "folds_done": done}
+                 figures, folds_done=done, K=K, extra=extra)
+    return {"metrics": metrics, "calibration": factors, "folds_done": done,
+            "ensemble_comparison": comparison}
