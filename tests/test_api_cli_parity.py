@@ -33,6 +33,7 @@ COMMANDS = {
     ("modules", "list"): api.modules_list, ("targets",): api.targets, ("split",): api.split,
     ("train",): api.train, ("crossval",): api.crossval,
     ("module", "create"): api.module_create, ("phantom",): api.phantom, ("demo",): api.demo,
+    ("explain",): api.explain,
 }
 #: CLI parameter names of the required operands that the API spells otherwise
 ALIASES = {

@@ -11,16 +11,17 @@ options once, before anything is read or written, and raises
 
 - images: :func:`preprocess`, :func:`show`, :func:`qc`, :func:`cache_verify`,
   :func:`phantom`;
-- predictions: :func:`infer`, :func:`merge`, :func:`report`, :func:`modules_install`,
-  :func:`modules_list`, :func:`demo`;
+- predictions: :func:`infer`, :func:`merge`, :func:`report`, :func:`explain`,
+  :func:`modules_install`, :func:`modules_list`, :func:`demo`;
 - training: :func:`targets`, :func:`split`, :func:`train`, :func:`crossval`,
   :func:`module_create`.
 """
 
+from mimir.api.explain import explain
 from mimir.api.images import cache_verify, phantom, preprocess, qc, show
 from mimir.api.predict import demo, infer, merge, modules_install, modules_list, report
 from mimir.api.training import crossval, module_create, split, targets, train
 
-__all__ = ["cache_verify", "crossval", "demo", "infer", "merge", "module_create",
+__all__ = ["cache_verify", "crossval", "demo", "explain", "infer", "merge", "module_create",
            "modules_install", "modules_list", "phantom", "preprocess", "qc", "report", "show",
            "split", "targets", "train"]

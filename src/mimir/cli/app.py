@@ -41,6 +41,7 @@ def _register() -> None:
     from mimir.cli import (  # noqa: F401
         cache_cmd,
         demo_cmd,
+        explain_cmd,
         infer_cmd,
         phantom_cmd,
         preprocess_cmd,

@@ -31,7 +31,7 @@ from mimir.errors import UsageError
 STATE_DIR = ".mimir"
 #: Files MIMIR writes at the top of an output folder.
 TOP_FILES = ("predictions.csv", "predictions.parquet", "failures.csv", "qc.csv", "run.json",
-             "report.html", "merged.json")
+             "report.html", "merged.json", "changes.csv")
 
 
 def state_path(out: Path) -> Path:

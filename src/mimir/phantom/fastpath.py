@@ -38,13 +38,15 @@ from mimir.phantom.zipwrite import (
 
 @dataclass
 class FastSubject:
-    """A subject's fused volumes (float64, (X, Y, Z)) and its truth."""
+    """A subject's fused volumes (float64, (X, Y, Z)) and its truth; ``affine`` maps voxel
+    indices to RAS+ mm."""
 
     name: str
     water: np.ndarray
     fat: np.ndarray
     truth: dict
     swap_scores: list
+    affine: np.ndarray | None = None
 
 
 def _station(st: StationGeometry, contrast: str, pixels: np.ndarray) -> Station:
@@ -105,7 +107,8 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
         truth.pop("name")
     return FastSubject(name=zip_name(subject.eid).split(".")[0], water=fused.water,
                        fat=fused.fat, truth=truth,
-                       swap_scores=fused.swap_scores if swap_scores else [])
+                       swap_scores=fused.swap_scores if swap_scores else [],
+                       affine=fused.affine)
 
 
 def fast_image(subject: PhantomSubject, seed: int, knee_cut: bool = False):
