@@ -25,6 +25,8 @@ EXPLAIN_OPTIONS = OptionSet(
     Opt("cache", None, "The image cache, if not where the run recorded it.", type=Path),
     Opt("threads", None, "Torch CPU threads (the maps are computed on the CPU).", type=int,
         minimum=1),
+    Opt("report", True, "Rebuild OUT/report.html afterwards, so that it shows the cohort "
+        "maps."),
 )
 
 
@@ -58,7 +60,8 @@ def explain(out: str | os.PathLike, *, on_start: Callable[[str, int], None] | No
     Returns
     -------
     list of dict
-        Per target, what its ``explain.json`` holds.
+        Per target, what its ``explain.json`` holds (with ``report`` options, also
+        ``report``: the page or None, and ``report_error``).
     """
     import torch
 
@@ -112,4 +115,10 @@ def explain(out: str | os.PathLike, *, on_start: Callable[[str, int], None] | No
                                           data.cache.read_image, on_subject))
     finally:
         torch.set_num_threads(before)
+    if o.report:
+        from mimir.report import try_build_report  # lazy: matplotlib
+
+        path, error = try_build_report(out)
+        for r in results:
+            r["report"], r["report_error"] = path, error
     return results

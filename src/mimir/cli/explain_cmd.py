@@ -9,7 +9,7 @@ import typer
 from mimir import api
 from mimir.api.explain import EXPLAIN_OPTIONS
 from mimir.cli.app import app
-from mimir.cli.common import handle_errors, out, progress_bar
+from mimir.cli.common import err, handle_errors, out, progress_bar
 from mimir.cli.options import spec_options
 
 
@@ -24,7 +24,7 @@ def explain(
 ):
     """Saliency maps (gradient x input) of a target's predicted mean and variance: per
     subject and averaged over the cohort, as PNG and .npy under OUT/explain/<target>/;
-    report.html shows the cohort maps once rebuilt (mimir report OUT)."""
+    report.html is rebuilt to show the cohort maps."""
     with progress_bar() as bar:
         tasks: dict = {}
 
@@ -36,3 +36,8 @@ def explain(
     for r in res:
         out.print(f"{r['target']}: {len(r['subjects'])} subjects, "
                   f"{r['seconds_per_subject']:.2f} s each, in {Path(out_dir) / 'explain'}")
+    if res and res[0].get("report_error"):
+        err.print(f"[yellow]report.html not rebuilt:[/] {res[0]['report_error']} (run "
+                  "`mimir report OUT`)")
+    elif res and res[0].get("report"):
+        out.print(f"report: {res[0]['report']}")

@@ -23,6 +23,7 @@ from mimir.atomic import write_text
 from mimir.qc.flags import FLAGS
 from mimir.report import plots
 from mimir.report.data import RunData, counts, load_run
+from mimir.report.followup import extra_sections
 from mimir.report.page import Section, document, esc, fmt, img, table
 from mimir.report.stats import (
     OUTLIER_Z,
@@ -366,7 +367,7 @@ def build_page(data: RunData, title: str | None = None, lead: Sequence[Section] 
     qc = qc_section(data, thumbs)           # QC thumbnails first: a fixed number
     outl = outliers_section(data, st, thumbs)
     sections = [run_section(data, n), *lead, targets_section(data, st), outl, qc,
-                failures_section(data), *tail]
+                failures_section(data), *extra_sections(data), *tail]
     kind = "merged shards" if data.merged is not None else "run"
     subtitle = (f"{esc(data.out.resolve())} ({kind}): {fmt(n['subjects'])} subjects, "
                 f"{fmt(n['predicted'])} predicted, {fmt(n['failed'])} failed, "
