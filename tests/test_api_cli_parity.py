@@ -161,6 +161,6 @@ def test_options_refuse_unknown_names_and_bad_values():
 
 def test_every_api_function_is_a_command_and_reachable_from_mimir():
     assert set(api.__all__) == {f.__name__ for f in COMMANDS.values()}
-    subpackages = {"report", "qc", "phantom", "demo"}  # mimir.<name> is the package
+    subpackages = {"report", "qc", "phantom", "demo", "explain"}  # mimir.<name>: the package
     for name in set(api.__all__) - subpackages:
         assert getattr(mimir, name) is getattr(api, name)

@@ -3,8 +3,8 @@
 The Python API mirrors the command line, one function per command, in :mod:`mimir.api`.
 Those whose names are not also subpackages are here too: ``mimir.preprocess``,
 ``mimir.infer``, ``mimir.merge``, ``mimir.train``, ``mimir.crossval``,
-``mimir.module_create`` and more (``mimir.api.report``, ``.qc``, ``.phantom`` and
-``.demo`` are reached through ``mimir.api``).
+``mimir.module_create`` and more (``mimir.api.report``, ``.qc``, ``.phantom``,
+``.demo`` and ``.explain`` are reached through ``mimir.api``).
 
 Submodules are imported lazily so that ``import mimir`` stays cheap.
 """

@@ -23,6 +23,7 @@ The cohort report (``report.html``) shows ``cohort.png`` of every target explain
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".") or "_"
 
 
-def target_dir(out: str | Path, label: str) -> Path:
+def target_dir(out: str | os.PathLike, label: str) -> Path:
     return Path(out) / EXPLAIN_DIR / safe_name(label)
 
 
@@ -55,7 +56,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(fh, array)
 
 
-def explain_target(out: str | Path, module: Module, target: int, label: str,
+def explain_target(out: str | os.PathLike, module: Module, target: int, label: str,
                    names: list[str], read_image: Callable[[str], np.ndarray],
                    on_subject: Callable[[str], None] | None = None) -> dict:
     """Write the saliency maps of one target for ``names`` (see the module docstring).
@@ -135,12 +136,12 @@ def explain_target(out: str | Path, module: Module, target: int, label: str,
     return info
 
 
-def explained_targets(out: str | Path) -> list[dict]:
+def explained_targets(out: str | os.PathLike) -> list[dict]:
     """What ``mimir explain`` wrote in an output folder: one dict per target (its
     ``explain.json`` plus ``folder``), sorted by target; unreadable entries are left
     out."""
     root = Path(out) / EXPLAIN_DIR
-    found = []
+    found: list[dict] = []
     if not root.is_dir():
         return found
     for p in sorted(root.glob("*/explain.json")):

@@ -48,6 +48,8 @@ def image_and_masks(subject: PhantomSubject, seed: int,
     from mimir.pipeline.subject import process_volumes
 
     fs = fast_subject(subject, seed, with_truth=False)
+    if fs.affine is None:
+        raise ValueError("the fused volumes came without their affine")
     image, _ = process_volumes(fs.water, fs.fat)
     labels = tissue_labels(subject, fs.affine, fs.water.shape)
     masks = {}

@@ -102,14 +102,14 @@ def train_members(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig
     if (out / "config.json").is_file():
         raise UsageError(f"{out} holds a single run; use another --out folder for an "
                          "ensemble")
-    record = {"members": K, "config": asdict(config),
+    recipe = asdict(config)
+    record = {"members": K, "config": recipe,
               "member_seeds": [member_seed(config.seed, m) for m in range(1, K + 1)]}
     p = out / ENSEMBLE_JSON
     if p.is_file():
         prev = json.loads(p.read_text(encoding="utf-8"))
-        if prev.get("members") != K or prev.get("config") != record["config"]:
-            diff = sorted(k for k in record["config"]
-                          if (prev.get("config") or {}).get(k) != record["config"][k])
+        if prev.get("members") != K or prev.get("config") != recipe:
+            diff = sorted(k for k in recipe if (prev.get("config") or {}).get(k) != recipe[k])
             raise UsageError(f"{out} holds an ensemble of {prev.get('members')} members "
                              f"with a different config ({', '.join(diff)}); use another "
                              "--out folder, or the same options to resume it")

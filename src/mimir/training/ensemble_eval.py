@@ -72,17 +72,18 @@ def compare(out: Path, table: pd.DataFrame, targets: list[str], folds: list[int]
     ensemble = _pool([out / f"fold_{k}" / name for k in folds])
     rows = []
     for t in targets:
-        def of(p: pd.DataFrame, t=t):
-            y = truth.loc[p["name"], t].to_numpy(dtype=float)
-            return y, p[f"{t}_mean"].to_numpy(), p[f"{t}_var"].to_numpy()
+        def of(p: pd.DataFrame, t=t) -> dict:
+            return model_metrics(truth.loc[p["name"], t].to_numpy(dtype=float),
+                                 p[f"{t}_mean"].to_numpy(), p[f"{t}_var"].to_numpy(),
+                                 calibration)
 
-        single = {k: model_metrics(*of(p), calibration) for k, p in pools.items()}
+        single = {k: of(p) for k, p in pools.items()}
         rows.append({"target": t, "model": "member 1", **single["member 1"]})
         mean_of = {c: float(np.mean([s[c] for s in single.values()]))
                    for c in COMPARISON_COLUMNS}
         rows.append({"target": t, "model": f"single members (mean of {members})", **mean_of})
         rows.append({"target": t, "model": f"ensemble of {members}",
-                     **model_metrics(*of(ensemble), calibration)})
+                     **of(ensemble)})
     df = pd.DataFrame(rows)
     df["n"] = df["n"].round().astype(int)
     with atomic_path(out / COMPARISON_CSV) as tmp:
