@@ -96,3 +96,23 @@ def test_explain_command_writes_maps_and_the_report_shows_them(tmp_path):
     # a target the run does not have is refused, naming the ones it has
     res = runner.invoke(app, ["explain", str(out), "-t", "nope"])
     assert res.exit_code == 2 and "no target 'nope'" in res.output and "VAT" in res.output
+
+
+def test_an_ensemble_is_explained_through_its_mixture(tmp_path):
+    """The explainer's prediction of an ensemble module is the engine's (the mixture's
+    mean), and its gradients reach every member."""
+    from mimir.inference.engine import EngineOptions, LoadedModule
+    from tests.modules.module_factory import THREE_TARGETS, make_ensemble, write_module
+
+    singles = [write_module(tmp_path / f"module_s{k}", **THREE_TARGETS, backbone="resnet18",
+                            seed=k, scale=0.05) for k in range(2)]
+    module = load_module(make_ensemble(tmp_path / "module_ens", singles))
+    images = np.random.default_rng(1).integers(0, 255, (2, 3, 256, 256), dtype=np.uint8)
+    ex = Explainer(module, 1)
+    attr = ex.attribute(images)
+    assert len(ex.nets) == 2
+    mean, _ = LoadedModule(module, EngineOptions(device="cpu")).predict(images)
+    assert np.allclose(attr.prediction, mean[:, 1], rtol=1e-4)
+    assert attr.mean.shape == (2, 3, 256, 256) and np.isfinite(attr.logvar).all()
+    one = Explainer(load_module(singles[0]), 1).attribute(images)
+    assert not np.allclose(one.mean, attr.mean)  # the second member counts

@@ -14,26 +14,9 @@ from mimir.errors import ModuleFormatError
 from mimir.inference.engine import EngineOptions, LoadedModule
 from mimir.inference.ensemble import mixture
 from mimir.modules.format import file_sha256, load_module
-from mimir.modules.members import MAX_MEMBERS, member_file
+from mimir.modules.members import MAX_MEMBERS
 from mimir.modules.registry import install
-from tests.modules.module_factory import THREE_TARGETS, write_module
-
-
-def make_ensemble(folder: Path, singles: list[Path]) -> Path:
-    """An ensemble module from single modules of the same targets: the first one's files,
-    the others' snapshots as members 2.., module.json listing them."""
-    shutil.copytree(singles[0], folder)
-    members = []
-    for k, single in enumerate(singles, 1):
-        if k > 1:
-            shutil.copy(single / "snapshot.pth.tar", folder / member_file(k))
-        members.append({"snapshot": member_file(k), "sha256": file_sha256(folder /
-                                                                          member_file(k)),
-                        "seed": k})
-    (folder / "module.json").write_text(json.dumps({"format_version": 2,
-                                                    "backbone": "resnet18",
-                                                    "members": members}))
-    return folder
+from tests.modules.module_factory import THREE_TARGETS, make_ensemble, write_module
 
 
 @pytest.fixture(scope="module")

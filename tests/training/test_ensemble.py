@@ -64,11 +64,16 @@ def test_three_member_module_round_trip_through_create_and_infer(cache, tmp_path
     assert len(set(firsts)) == 3
     truth = str(cache / "truth.csv")
     res = runner.invoke(app, ["module", "create", "--run", str(run), "--targets", truth,
-                              "-o", str(tmp_path / "module_ens")])
+                              "--cache", str(cache), "-o", str(tmp_path / "module_ens")])
     assert res.exit_code == 0, res.output
     mod = load_module(tmp_path / "module_ens")
     meta = json.loads((tmp_path / "module_ens" / "module.json").read_text())
     assert meta["format_version"] == 2
+    assert meta["provenance"]["training"]["ensemble"] == 3
+    assert meta["provenance"]["training"]["member_seeds"] == info["member_seeds"]
+    # the training-fit check ran on the members' mixture
+    fit = meta["provenance"]["training_fit"]["targets"]
+    assert [r["target"] for r in fit] == COLS.split(",") and all(r["n"] == 10 for r in fit)
     assert [m["snapshot"] for m in meta["members"]] == ["snapshot.pth.tar",
                                                          "member_2.pth.tar",
                                                          "member_3.pth.tar"]
