@@ -30,6 +30,8 @@ member's activations exist at a time (every member's weights stay on the device)
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mimir.modules.format import Module
@@ -92,8 +94,9 @@ def member_stack(module: Module, fold_bn: bool = True):
     return MemberStack(member_nets(module, fold_bn))
 
 
+@functools.cache
 def _stack_class():
-    import torch
+    import torch  # lazy: the module is imported without torch
 
     class _MemberStack(torch.nn.Module):
         """Members side by side: ``forward(x)`` is ``cat([member(x) ...], dim=1)``,

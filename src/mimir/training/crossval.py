@@ -155,8 +155,7 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
             continue
         test = load_dataset(cache, table, targets, sorted(folds[k - 1]))
         heldout_predictions(run, test, targets, dev)
-    res = evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
-    return res
+    return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots)
 
 
 def heldout_predictions(run: Path, test: Dataset, targets: list[str], device: str) -> None:
