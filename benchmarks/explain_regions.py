@@ -83,13 +83,13 @@ def main() -> None:
         back = grey(images.mean(axis=0))
         write_png(a.pictures / "explain-cohort-liverfat.png", panels(
             [heat_overlay(back, mean_map.mean(axis=0)), heat_overlay(back, var_map.mean(0))],
-            [f"liverFat: mean, {a.n} subjects", "liverFat: log-variance"]))
+            [f"liverFat: mean, {a.n} subjects", "liverFat: log-variance"], scale=2))
         b0 = grey(images[0])
         outline = heat_overlay(b0, masks["liver"][0].astype(float))
         write_png(a.pictures / "explain-subject-liverfat.png", panels(
             [outline, heat_overlay(b0, mean_map[0]), heat_overlay(b0, var_map[0])],
             ["the liver's mask (anatomy)", f"mean: {attr.prediction[0]:.3g} %",
-             "log-variance"]))
+             "log-variance"], scale=2))
 
 
 if __name__ == "__main__":

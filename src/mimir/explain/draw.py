@@ -41,7 +41,7 @@ def plain(background: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.asarray(background, dtype=np.uint8), cv2.COLOR_GRAY2BGR)
 
 
-def panels(pictures: list[np.ndarray], titles: list[str], scale: int = 2) -> np.ndarray:
+def panels(pictures: list[np.ndarray], titles: list[str], scale: int = 1) -> np.ndarray:
     """Pictures (H, W, 3) side by side, each enlarged ``scale`` times, with titles."""
     import cv2
 
@@ -66,7 +66,7 @@ def write_png(path, picture: np.ndarray) -> None:
     """Write a BGR picture as PNG, atomically."""
     import cv2
 
-    ok, buf = cv2.imencode(".png", picture)
+    ok, buf = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise OSError(f"could not encode {path}")
     with atomic_path(path) as tmp:

@@ -125,7 +125,7 @@ def explain_target(out: str | os.PathLike, module: Module, target: int, label: s
     back = grey(cohort["image"]) if len(names) else np.zeros((256, 256), np.uint8)
     write_png(folder / "cohort.png", panels(
         [heat_overlay(back, cohort["mean"]), heat_overlay(back, cohort["variance"])],
-        [f"{label}: mean, {len(names)} subjects", f"{label}: log-variance"]))
+        [f"{label}: mean, {len(names)} subjects", f"{label}: log-variance"], scale=2))
     info = {"method": METHOD, "target": label, "unit": unit, "module": module.name,
             "module_path": str(module.path), "members": max(1, len(module.members)),
             "subjects": list(names), "predictions": predictions,
