@@ -108,7 +108,7 @@ def ensemble_cost(work: Path, backbones: list[str], ks: list[int], images: np.nd
             eng.predict(images[:2])
             tk, t1 = [], []
             for _ in range(repeat):
-                t1.append(best(lambda: single.predict(images), 1))
+                t1.append(best(lambda s=single: s.predict(images), 1))
                 tk.append(best(lambda e=eng: e.predict(images), 1))
             weights = sum(p.numel() * p.element_size() for p in eng.net.parameters())
             rows.append({"backbone": bb, "members": k, "s_per_image": min(tk) / len(images),

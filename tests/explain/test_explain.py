@@ -116,3 +116,32 @@ def test_an_ensemble_is_explained_through_its_mixture(tmp_path):
     assert attr.mean.shape == (2, 3, 256, 256) and np.isfinite(attr.logvar).all()
     one = Explainer(load_module(singles[0]), 1).attribute(images)
     assert not np.allclose(one.mean, attr.mean)  # the second member counts
+
+
+def test_an_unreadable_image_is_skipped_and_an_earlier_run_cleared(tmp_path):
+    """One corrupt cache entry does not stop the others; a rerun removes only the files
+    the earlier one wrote."""
+    from mimir.cache.store import CacheError
+    from mimir.explain.run import clear_target, explain_target, target_dir
+    from tests.modules.module_factory import THREE_TARGETS, write_module
+
+    module = load_module(write_module(tmp_path / "module_s", **THREE_TARGETS,
+                                      backbone="resnet18", scale=0.05))
+    rng = np.random.default_rng(2)
+    images = {n: rng.integers(0, 255, (3, 256, 256), dtype=np.uint8) for n in "abc"}
+
+    def read(name):
+        if name == "b":
+            raise CacheError("subject b: image does not match its record")
+        return images[name]
+
+    out = tmp_path / "out"
+    info = explain_target(out, module, 0, "AtlasVatVolume", ["a", "b", "c"], read)
+    assert info["subjects"] == ["a", "c"] and info["skipped"][0]["name"] == "b"
+    folder = target_dir(out, "AtlasVatVolume")
+    assert sorted(p.name for p in (folder / "subjects").iterdir()) == [
+        "a.npy", "a.png", "c.npy", "c.png"]
+    (folder / "subjects" / "mine.txt").write_text("a user's note")
+    clear_target(folder)
+    assert [p.name for p in (folder / "subjects").iterdir()] == ["mine.txt"]
+    assert not (folder / "explain.json").exists() and not (folder / "cohort.png").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mimir.errors import ModuleFormatError, UsageError
-from mimir.explain.run import explain_target, target_dir
+from mimir.explain.run import clear_target, explain_target, target_dir
 from mimir.modules.format import load_module
 from mimir.optspec import Opt, OptionSet, api_options
 from mimir.report.data import load_run
@@ -106,9 +105,7 @@ def explain(out: str | os.PathLike, *, on_start: Callable[[str, int], None] | No
     results = []
     try:
         for label, module, index, names in jobs:
-            folder = target_dir(out, label)
-            if folder.is_dir():
-                shutil.rmtree(folder)  # MIMIR's own maps of an earlier explain run
+            clear_target(target_dir(out, label))  # the maps of an earlier explain run
             if on_start:
                 on_start(label, len(names))
             results.append(explain_target(out, module, index, label, names,
