@@ -93,6 +93,8 @@ def test_three_member_module_round_trip_through_create_and_infer(cache, tmp_path
                               "--no-report", "-m", str(tmp_path / "module_ens"),
                               *[a for s in singles for a in ("-m", str(tmp_path / s))]])
     assert res.exit_code == 0, res.output
+    mods = {m["name"]: m for m in json.loads((out / "run.json").read_text())["modules"]}
+    assert mods["module_ens"]["members"] == 3 and mods["module_m1"]["members"] == 1
     ens = _predictions(out, "module_ens")
     per = [_predictions(out, s) for s in singles]
     for col in [c for c in ens.columns if "_mean_in_" in c]:

@@ -196,7 +196,8 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
         "shard": list(opts.shard) if opts.shard else None,
         "qc_failed_not_predicted": sorted(skipped),
         "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
-                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256()}
+                     "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256(),
+                     "members": max(1, len(m.members))}
                     for m in mods],
         "module_failures": sink.module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": sink.predicted_count,
