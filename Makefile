@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mimir-installed
 # lie on this machine's disk instead of downloading others.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint bench bench-training fuzz clean
+.PHONY: install demo test lint bench bench-training bench-ensemble fuzz clean
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ bench: $(STAMP)
 # bf16 against fp32 training on this machine's CPU: loss curves and speed (about 7 min)
 bench-training: $(STAMP)
 	$(BIN)/python benchmarks/bf16_training.py --write docs/training-bf16.md
+
+# the CPU cost of ensemble members and of saliency maps (about 5 min):
+# tables in docs/ensembles.md and docs/explain.md
+bench-ensemble: $(STAMP)
+	$(BIN)/python benchmarks/ensemble_explain.py --write-ensembles docs/ensembles.md \
+		--write-explain docs/explain.md
 
 # 10,000 seed-driven mutations of phantom zips on 2 worker processes; the counts, time,
 # peak memory and CPU go into docs/reliability.md (make test runs 300 of them).

@@ -35,6 +35,7 @@ COMMANDS = {
     ("split",): api.split,
     ("train",): api.train, ("crossval",): api.crossval,
     ("module", "create"): api.module_create, ("phantom",): api.phantom, ("demo",): api.demo,
+    ("explain",): api.explain,
 }
 #: CLI parameter names of the required operands that the API spells otherwise
 ALIASES = {
@@ -171,7 +172,7 @@ def test_every_command_is_a_function_of_the_same_name_in_mimir():
     assert set(api.__all__) == {f.__name__ for f in COMMANDS.values()} | API_ONLY
     for path, fn in COMMANDS.items():
         assert fn.__name__ == "_".join(path)
-    subpackages = {"report", "qc", "phantom", "demo"}
+    subpackages = {"report", "qc", "phantom", "demo", "explain"}
     for name in api.__all__:
         got = getattr(mimir, name)
         assert callable(got) and got.__name__ == name

@@ -14,7 +14,7 @@ LAYERS = [
     {"optspec"},
     {"reading", "modules", "cache"},
     {"qc", "inference"},
-    {"fusion", "output"},
+    {"fusion", "output", "explain"},
     {"projection"},
     {"pipeline"},
     {"training", "report"},

@@ -71,3 +71,27 @@ def test_bf16_training_benchmark_writes_its_page(tmp_path):
     text = out.read_text()
     assert "| iterations/s" in text and "Machine: " in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_ensemble_and_explain_cost_benchmark_runs(tmp_path):
+    """``benchmarks/ensemble_explain.py --quick`` measures both costs and writes the tables
+    into the pages' marked blocks."""
+    pages = {}
+    for name in ("ens.md", "exp.md"):
+        pages[name] = tmp_path / name
+        pages[name].write_text("before\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nafter\n")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ensemble_explain.py"),
+                    "--quick", "--write-ensembles", str(pages["ens.md"]), "--write-explain",
+                    str(pages["exp.md"]), "--json", str(tmp_path / "r.json")], check=True,
+                   capture_output=True, text=True, timeout=900)
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert [r["members"] for r in res["ensembles"]] == [1, 2]
+    assert all(r["s_per_image"] > 0 and r["per_member"] > 0 for r in res["ensembles"])
+    two = res["ensembles"][1]
+    assert two["weights_mib"] > 1.9 * res["ensembles"][0]["weights_mib"]
+    assert res["explain"][0]["passes"] > 1  # a backward pass costs more than nothing
+    for page in pages.values():
+        text = page.read_text()
+        assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+        assert "| resnet18 |" in text

@@ -8,8 +8,8 @@ predictions as a pandas DataFrame with the data dictionary in ``df.attrs``. They
 in :mod:`mimir.api`, imported on first use so that ``import mimir`` stays cheap
 (numpy, pandas and the rest load with the first command).
 
-Four commands share their name with a subpackage (``qc``, ``report``, ``phantom``,
-``demo``): ``mimir.qc`` is the function; the subpackage is reached by importing from it
+Five commands share their name with a subpackage (``qc``, ``report``, ``phantom``,
+``demo``, ``explain``): ``mimir.qc`` is the function; the subpackage is reached by importing from it
 (``from mimir.qc import flags``, ``import mimir.qc.flags as flags``).
 
 Cite the MIMIR paper, the papers of its methods and this software:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time: _Command b
         cache_verify,
         crossval,
         demo,
+        explain,
         infer,
         merge,
         module_create,
@@ -47,7 +48,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time: _Command b
         train,
     )
 
-__all__ = ["CITATION", "__version__", "cache_verify", "crossval", "demo", "infer", "merge",
+__all__ = ["CITATION", "__version__", "cache_verify", "crossval", "demo", "explain", "infer",
+           "merge",
            "module_create", "modules_info", "modules_install", "modules_list",
            "modules_published", "phantom", "preprocess", "qc", "read_results", "report",
            "show", "split", "targets", "train"]
@@ -62,7 +64,7 @@ class _Command:
     A data descriptor on the package's class: reading ``mimir.<name>`` imports
     :mod:`mimir.api` on first use and returns the function (its signature and docstring
     intact). The import system's attempt to bind a subpackage of the same name
-    (``mimir.qc``) is ignored, so the function stays in place; for those four names the
+    (``mimir.qc``) is ignored, so the function stays in place; for those five names the
     function is a thin wrapper whose attributes are the subpackage's, so that
     ``import mimir.qc.flags as flags`` still finds the submodule.
     """

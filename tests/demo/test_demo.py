@@ -39,7 +39,8 @@ def test_shipped_demo_module_passed_its_training_fit_check():
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "out"
-    res = runner.invoke(app, ["demo", "--out", str(out), "--n", "3", "--seed", "5"])
+    res = runner.invoke(app, ["demo", "--out", str(out), "--n", "3", "--seed", "5",
+                              "--repeat", "1"])
     assert res.exit_code == 0, res.output
     assert "ICC" in res.output and "in 95% interval" in res.output
     return out
@@ -51,9 +52,11 @@ def test_demo_writes_everything(demo_out):
                 "results/module_demo/predictions.csv", "zips/truth.csv", "results/run.json"):
         assert (demo_out / rel).is_file(), rel
     summ = pd.read_csv(demo_out / "summary.csv")
-    assert len(summ) == 10 and summ["n"].eq(3).all()
+    assert len(summ) == 10 and summ["n"].eq(4).all()  # 3 subjects, one seen twice
     assert summ["coverage95"].between(0, 1).all()
-    assert len(list((demo_out / "images").glob("*.png"))) == 3
+    assert len(list((demo_out / "images").glob("*.png"))) == 4
+    changes = pd.read_csv(demo_out / "results" / "changes.csv")
+    assert len(changes) == 1 and changes["instance_second"].eq(3).all()
     # a second demo into the same folder needs --overwrite
     res = runner.invoke(app, ["demo", "--out", str(demo_out), "--n", "1"])
     assert res.exit_code == 2
@@ -64,7 +67,8 @@ def test_demo_report_is_the_cohort_report_with_truth(demo_out):
     text = (demo_out / "report.html").read_text(encoding="utf-8")
     heads = re.findall(r"<h2>([^<]+)</h2>", text)
     assert heads == ["Targets", "Truth comparison", "Distributions", "Outliers",
-                     "Quality control", "Failures", "Subjects", "Run", "How to cite"]
+                     "Quality control", "Failures", "Follow-up change", "Subjects", "Run",
+                     "How to cite"]
     assert not re.search(r"https?://", text)
     assert "images/" not in text                       # every picture is inline
     # one prediction-against-truth plot per target, then one figure per target
@@ -105,8 +109,9 @@ def test_report_renders_in_headless_chromium(demo_out, tmp_path):
     browser, dom = load_page(page, tmp_path / "profile")
     m = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert m, dom[:500]
-    # 10 truth plots, 10 target figures, 3 subject images: every one rendered
-    assert int(m.group(2)) == 23 and m.group(1) == m.group(2)
+    # 10 truth plots, 10 target figures, 4 subject images (one seen twice), 10 histograms
+    # of changes: every one rendered
+    assert int(m.group(2)) == 34 and m.group(1) == m.group(2)
     assert '<table id="summary">' in dom and dom.count("<tr>") >= 11
     for name in pd.read_csv(demo_out / "results" / "predictions.csv")["name"]:
         assert name in dom

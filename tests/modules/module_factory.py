@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -53,3 +54,23 @@ THREE_TARGETS = dict(
     stand=[(3.5, 1.2), (1500.0, 300.0), (62.0, 7.5)],
     calib=[1.3, 0.8, 1.0],
 )
+
+
+def make_ensemble(folder: Path, singles: list[Path]) -> Path:
+    """An ensemble module from single modules of the same targets: the first one's files,
+    the others' snapshots as members 2.., module.json listing them."""
+    from mimir.modules.format import file_sha256
+    from mimir.modules.members import member_file
+
+    shutil.copytree(singles[0], folder)
+    members = []
+    for k, single in enumerate(singles, 1):
+        if k > 1:
+            shutil.copy(single / "snapshot.pth.tar", folder / member_file(k))
+        members.append({"snapshot": member_file(k), "sha256": file_sha256(folder /
+                                                                          member_file(k)),
+                        "seed": k})
+    (folder / "module.json").write_text(json.dumps({"format_version": 2,
+                                                    "backbone": "resnet18",
+                                                    "members": members}))
+    return folder

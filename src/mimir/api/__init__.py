@@ -11,13 +11,15 @@ options once, before anything is read or written, and raises
 
 - images: :func:`preprocess`, :func:`show`, :func:`qc`, :func:`cache_verify`,
   :func:`phantom`;
-- predictions: :func:`infer`, :func:`merge`, :func:`report`, :func:`modules_install`,
+- predictions: :func:`infer`, :func:`merge`, :func:`report`, :func:`explain`,
+  :func:`modules_install`,
   :func:`modules_list`, :func:`modules_info`, :func:`modules_published`, :func:`demo`,
   and :func:`read_results` (an output folder's predictions as a DataFrame);
 - training: :func:`targets`, :func:`split`, :func:`train`, :func:`crossval`,
   :func:`module_create`.
 """
 
+from mimir.api.explain import explain
 from mimir.api.images import cache_verify, phantom, preprocess, qc, show
 from mimir.api.predict import (
     demo,
@@ -33,10 +35,10 @@ from mimir.api.predict import (
 from mimir.api.training import crossval, module_create, split, targets, train
 
 #: One function per command (``modules_install`` is ``mimir modules install``).
-COMMANDS = ("cache_verify", "crossval", "demo", "infer", "merge", "module_create",
+COMMANDS = ("cache_verify", "crossval", "demo", "explain", "infer", "merge", "module_create",
             "modules_info", "modules_install", "modules_list", "modules_published", "phantom",
             "preprocess", "qc", "report", "show", "split", "targets", "train")
 
-__all__ = ["cache_verify", "crossval", "demo", "infer", "merge", "module_create",
+__all__ = ["cache_verify", "crossval", "demo", "explain", "infer", "merge", "module_create",
            "modules_info", "modules_install", "modules_list", "modules_published", "phantom",
            "preprocess", "qc", "read_results", "report", "show", "split", "targets", "train"]

@@ -15,6 +15,7 @@ from mimir.execution.outdir import ensure_folder
 from mimir.optspec import Opt, OptionSet, api_options
 from mimir.output.dictionary import describe, read_dictionary, write_dictionary
 from mimir.phantom.cohort import generate_cohort, generate_fast_cohort
+from mimir.phantom.subject import FollowUp
 from mimir.phantom.variants import Variants
 from mimir.pipeline.batch import preprocess_batch
 from mimir.pipeline.inputs import resolve_inputs
@@ -211,6 +212,12 @@ PHANTOM_OPTIONS = OptionSet(
     Opt("fast", False, "Write 2D images straight into OUT as an image cache (fast path, no "
         "zips; for training data)."),
     Opt("workers", 1, "Processes writing subjects.", minimum=1),
+    Opt("repeat", 0, "Also make the repeat imaging visit (instance 3) of the first N "
+        "subjects, with a known change (see --vat-change and --years).", minimum=0),
+    Opt("vat_change", 0.25, "Relative change of visceral fat at the repeat visit (0.25: a "
+        "quarter more; liver fat follows).", minimum=-0.9, maximum=3.0),
+    Opt("years", 2.5, "Years between the two visits (age, muscle and marrow fat move on).",
+        minimum=0.0, maximum=20.0),
 )
 
 
@@ -221,13 +228,17 @@ def phantom(out: str | os.PathLike, *, on_subject: Callable[[str], None] | None 
     ``truth.csv``, or with ``fast`` their 2D images straight into an image cache.
 
     The variant options build in the irregularities of docs/phantoms.md (station K for
-    the numbered ones). Returns the zips written, or with ``fast`` the path of
+    the numbered ones); ``repeat`` adds second visits with a known change. Returns the zips written, or with ``fast`` the path of
     ``truth.csv`` beside the cached images.
     """
     o = PHANTOM_OPTIONS.build(**options)
+    if o.repeat > o.n:
+        raise UsageError(f"--repeat {o.repeat} is more than --n {o.n}")
+    follow_up = FollowUp(years=o.years, vat=o.vat_change)
     if o.fast:
         return generate_fast_cohort(out, o.n, o.seed, workers=o.workers,
-                                    overwrite=o.overwrite, on_subject=on_subject)
+                                    overwrite=o.overwrite, on_subject=on_subject,
+                                    repeat=o.repeat, follow_up=follow_up)
     try:
         variants = Variants(superimposed=o.superimposed, mismatch=o.mismatch,
                             missing_station=o.missing_station, missing_fat=o.missing_fat,
@@ -239,4 +250,5 @@ def phantom(out: str | os.PathLike, *, on_subject: Callable[[str], None] | None 
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return generate_cohort(out, o.n, o.seed, variants, overwrite=o.overwrite,
-                           on_subject=on_subject, workers=o.workers)
+                           on_subject=on_subject, workers=o.workers, repeat=o.repeat,
+                           follow_up=follow_up)

@@ -207,6 +207,8 @@ def modules_published():
 DEMO_OPTIONS = OptionSet(
     Opt("out", Path("mimir-demo"), "Output folder.", type=Path, flags=("--out", "-o")),
     Opt("n", 8, "Number of phantom subjects.", minimum=1),
+    Opt("repeat", 2, "Of those, how many are also imaged at a repeat visit with a known "
+        "change (changes.csv and its report section).", minimum=0),
     Opt("seed", 7, "Phantom seed."),
     Opt("workers", 1, "Preprocessing processes.", minimum=1),
     Opt("overwrite", False, "Replace earlier demo results in --out."),
@@ -225,4 +227,4 @@ def demo(*, on_stage=None, **options) -> dict:
     """
     o = DEMO_OPTIONS.build(**options)
     return run_demo(o.out, n=o.n, seed=o.seed, workers=o.workers, overwrite=o.overwrite,
-                    on_stage=on_stage)
+                    on_stage=on_stage, repeat=min(o.repeat, o.n))

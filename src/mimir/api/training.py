@@ -19,6 +19,7 @@ from mimir.errors import UsageError
 from mimir.optspec import Opt, OptionSet, api_options
 from mimir.training.crossval import crossval as run_crossval
 from mimir.training.data import load_dataset, read_target_table
+from mimir.training.ensemble import member_runs, train_members
 from mimir.training.init import resolve_init
 from mimir.training.options import (
     CROSSVAL_OPTIONS,
@@ -38,7 +39,6 @@ from mimir.training.targets import (
     write_target_table,
 )
 from mimir.training.train import TrainConfig
-from mimir.training.train import train as run_train
 
 TARGETS_OPTIONS = OptionSet(
     Opt("cache", None, "Keep subjects with a cached image.", type=Path),
@@ -119,7 +119,8 @@ def train(cache: str | os.PathLike, targets: str | os.PathLike, out: str | os.Pa
           on_start: Callable[[int, list], None] | None = None,
           on_progress: Callable[[int, float], None] | None = None,
           log: Callable[[str], None] = print, **options) -> Path:
-    """Train a module's network (``mimir train``); rerun to resume.
+    """Train a module's network, or with ``ensemble`` > 1 the members of a deep ensemble
+    (``mimir train``); rerun to resume.
 
     The targets, the splits and the cache are checked first, then the initial weights,
     then the images load.
@@ -161,8 +162,8 @@ def train(cache: str | os.PathLike, targets: str | os.PathLike, out: str | os.Pa
     data = load_dataset(cache, table, cols, names)
     if on_start:
         on_start(len(data), cols)
-    return run_train(data, out, cfg, device=opts.device, threads=opts.threads,
-                     on_progress=on_progress, log=log)
+    return train_members(data, out, cfg, device=opts.device, threads=opts.threads,
+                         on_progress=on_progress, log=log)
 
 
 @api_options(CROSSVAL_OPTIONS)
@@ -253,7 +254,7 @@ def module_create(run: str | os.PathLike, out: str | os.PathLike, **options) -> 
     notes = _notes(note)
     o = MODULE_CREATE_OPTIONS.build(**options)
     run, out = Path(run), Path(out)
-    cfg_path = run / "config.json"
+    cfg_path = member_runs(run)[0] / "config.json"
     if not cfg_path.is_file():
         raise UsageError(f"{run} is not a training run")
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ import sys
 from mimir.cli import (  # noqa: F401  (each module adds its commands to the app)
     cache_cmd,
     demo_cmd,
+    explain_cmd,
     infer_cmd,
     phantom_cmd,
     preprocess_cmd,

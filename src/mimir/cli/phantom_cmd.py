@@ -25,9 +25,11 @@ def phantom(
     """Write N synthetic subjects' zips (UK Biobank field-20201 layout) and truth.csv."""
     n, fast = options["n"], options["fast"]
     with progress_bar() as bar:
-        task = bar.add_task("phantoms (fast)" if fast else "phantoms", total=n)
+        task = bar.add_task("phantoms (fast)" if fast else "phantoms",
+                            total=n + options["repeat"])
         api.phantom(out_dir, **options, on_subject=lambda _name: bar.advance(task))
+    again = f" (and {options['repeat']} repeat visits)" if options["repeat"] else ""
     if fast:
-        out.print(f"wrote {n} images and truth.csv to {out_dir}")
+        out.print(f"wrote {n} images{again} and truth.csv to {out_dir}")
     else:
-        out.print(f"wrote {n} subjects and truth.csv to {out_dir}")
+        out.print(f"wrote {n} subjects{again} and truth.csv to {out_dir}")

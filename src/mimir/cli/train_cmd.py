@@ -131,6 +131,15 @@ def crossval(
                   _opt(pub_mae, ".4g") + (f" {escape(str(r['published_unit']))}"
                                           if _opt(pub_mae, ".4g") != "-" else ""))
     out.print(t)
+    comp = res.get("ensemble_comparison")
+    if comp is not None:
+        t = Table("target", "model", "MAE", "ICC", "AUCE cal.", "cov95 cal.", "AUSE",
+                  title="single member against ensemble (ensemble_comparison.csv)")
+        for _, r in comp.iterrows():
+            t.add_row(r["target"], r["model"], f"{r['mae']:.4g}", f"{r['icc']:.3f}",
+                      f"{r['auce_calibrated']:.3f}", f"{r['coverage95_calibrated']:.3f}",
+                      f"{r['ause']:.3f}")
+        out.print(t)
     out.print("published: the original MIMIR's 10-fold cross-validation of the target with "
               "the same UK Biobank field (else name); its ICC uses the original's formula "
               "(--icc published for the same here).")

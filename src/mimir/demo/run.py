@@ -160,8 +160,10 @@ def write_report(out: Path, pred: pd.DataFrame, truth: pd.DataFrame, module, col
 
 def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int = 1,
              batch_size: int = 16, overwrite: bool = False,
-             module_dir: str | os.PathLike | None = None, on_stage=None) -> dict:
-    """Generate ``n`` phantom zips, run ``infer`` with the demo module, write the report.
+             module_dir: str | os.PathLike | None = None, on_stage=None,
+             repeat: int = 0) -> dict:
+    """Generate ``n`` phantom zips (and the repeat visits of the first ``repeat``, with a
+    known change), run ``infer`` with the demo module, write the report.
 
     Returns
     -------
@@ -191,8 +193,9 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
     stage = on_stage or (lambda _s: None)
-    stage(f"generating {n} phantom subjects")
-    generate_cohort(out / "zips", n, seed, workers=workers)
+    again = f" and {repeat} repeat visits" if repeat else ""
+    stage(f"generating {n} phantom subjects{again}")
+    generate_cohort(out / "zips", n, seed, workers=workers, repeat=repeat)
     stage("running infer")
     summary_infer = infer([out / "zips"], [mod_dir], out / "results", cache=out / "cache",
                           options=InferOptions(batch_size=batch_size, workers=workers,

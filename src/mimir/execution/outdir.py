@@ -44,7 +44,8 @@ from mimir.safeio import UntrustedFile, load_json, read_regular, regular_file
 STATE_DIR = ".mimir"
 #: Files MIMIR writes at the top of an output folder.
 TOP_FILES = ("predictions.csv", "predictions.parquet", "failures.csv", "qc.csv", "run.json",
-             "report.html", "merged.json", "columns.csv")
+             "report.html", "merged.json", "columns.csv",
+             "changes.csv")
 
 
 #: Files MIMIR writes under ``OUT/.mimir`` besides the journals and the lock.

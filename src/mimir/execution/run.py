@@ -274,7 +274,7 @@ def _run(out, opts, hooks, backend, mods, module_failures, cache_dir, by_name, f
                      "of the cache)",
         "modules": [{"name": m.name, "path": str(m.path), "backbone": m.backbone,
                      "targets": len(m.targets), "snapshot_sha256": m.snapshot_sha256(),
-                     **module_record(m)}
+                     "members": max(1, len(m.members)), **module_record(m)}
                     for m in mods],
         "module_failures": sink.module_failures,
         "counts": {"subjects": summary.subjects, "predicted_this_run": sink.predicted_count,

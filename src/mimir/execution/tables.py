@@ -16,6 +16,7 @@ import pandas as pd
 from mimir.atomic import atomic_path
 from mimir.cache.store import Cache
 from mimir.errors import NO_SPACE, Kind, disk_full, failure_row
+from mimir.output.changes import write_changes
 from mimir.output.dictionary import describe, write_dictionary
 from mimir.output.predictions import combined_table, published_table
 from mimir.output.records import FAILURE_COLUMNS, merge_records
@@ -113,6 +114,7 @@ def _write(out, modules, entries, cache, opts, skipped, failures, handled, expec
         table.to_csv(tmp, index=False, float_format=digits)
     with atomic_path(out / "predictions.parquet") as tmp:
         table.to_parquet(tmp, index=False)
+    write_changes(out, table, opts.ci, digits)  # subjects seen at two visits
     if expected is not None:
         failures = failures + unaccounted_rows(expected, table, failures, skipped, by_name)
     merged = merge_records(out / "failures.csv", failures, handled, FAILURE_COLUMNS,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mimir.inference.ensemble import combine_outputs, member_stack
 from mimir.inference.formulas import to_predictions
 from mimir.inference.precision import PRECISIONS, float32_mode
 from mimir.modules.format import Module
@@ -120,11 +121,14 @@ class LoadedModule:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         self.module = module
         self.options = options
-        state = load_state_dict(module.snapshot_path)
-        net = network_from_state(module.backbone, module.n_targets, state,
-                                 str(module.snapshot_path))
-        if options.fold_bn:
-            net = fold_batchnorm(net, module.backbone)
+        if module.members:  # a deep ensemble: every member in one network
+            net = member_stack(module, options.fold_bn)
+        else:
+            state = load_state_dict(module.snapshot_path)
+            net = network_from_state(module.backbone, module.n_targets, state,
+                                     str(module.snapshot_path))
+            if options.fold_bn:
+                net = fold_batchnorm(net, module.backbone)
         net = net.to(options.device)
         if options.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -147,8 +151,9 @@ class LoadedModule:
         if len(images) == 0:
             return np.zeros((0, 2 * self.module.n_targets))
         step = opt.max_batch if opt.max_batch > 0 else len(images)
-        return run_network(self.net, images, opt.device, step, opt.channels_last,
-                           opt.precision)
+        out = run_network(self.net, images, opt.device, step, opt.channels_last,
+                          opt.precision)
+        return combine_outputs(out, len(self.module.members)) if self.module.members else out
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Means and variances (N, T) in reporting units."""

@@ -27,6 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from mimir.errors import ModuleFormatError
+from mimir.modules.members import (
+    ENSEMBLE_FORMAT_VERSION,
+    Member,
+    check_member_sums,
+    read_members,
+)
 from mimir.safeio import UntrustedFile, load_json, read_regular, regular_file
 
 SNAPSHOT = "snapshot.pth.tar"
@@ -35,6 +41,8 @@ STANDARDIZATION = "standardization_parameters.txt"
 CALIBRATION = "calibration_factors.txt"
 MODULE_JSON = "module.json"
 MODULE_FORMAT_VERSION = 1
+#: The newest format version this MIMIR reads (2: ensembles, :mod:`mimir.modules.members`).
+READ_FORMAT_VERSION = ENSEMBLE_FORMAT_VERSION
 INPUT_FORMAT = "mimir-2d-v1"
 #: Most targets a module may have. Published modules have up to a few dozen; the output
 #: layer of a ResNet50 for 131,072 targets alone would fill the 2 GiB snapshot limit.
@@ -82,11 +90,17 @@ class Module:
     backbone: str = "resnet50"
     input_format: str = INPUT_FORMAT
     info: dict = field(default_factory=dict)
+    #: Ensemble members (module.json ``members``); empty for a single network.
+    members: tuple[Member, ...] = ()
     _sha256: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def snapshot_path(self) -> Path:
         return self.path / SNAPSHOT
+
+    def member_paths(self) -> list[Path]:
+        """The snapshot of every member (of a single network: ``snapshot.pth.tar``)."""
+        return [self.path / m.file for m in self.members] or [self.snapshot_path]
 
     def snapshot_sha256(self) -> str:
         """SHA-256 of the snapshot file, computed once (also when module.json is checked)."""
@@ -246,7 +260,8 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 #: module.json fields MIMIR reads, with the types they must have.
 _JSON_TYPES = {"format_version": int, "backbone": str, "input_format": str,
                "targets": list, "target_columns": list, "checksums": dict,
-               "uncertainty_thresholds": dict, "provenance": dict, "weights_dtype": str}
+               "uncertainty_thresholds": dict, "provenance": dict, "weights_dtype": str,
+               "members": list}
 _KIND_NAMES = {int: "a whole number", str: "text", list: "a list", dict: "an object"}
 MAX_MODULE_JSON_BYTES = 16 << 20
 
@@ -272,9 +287,9 @@ def read_module_json(jp: Path, targets: list[Target]) -> dict:
             raise ModuleFormatError(f"{jp}: {key!r} must be {_KIND_NAMES[kind]}, not "
                                     f"{type(v).__name__} {v!r:.40}")
     version = info.get("format_version", MODULE_FORMAT_VERSION)
-    if version > MODULE_FORMAT_VERSION:
+    if version > READ_FORMAT_VERSION:
         raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
-                                f"MIMIR understands ({MODULE_FORMAT_VERSION}); upgrade")
+                                f"MIMIR understands ({READ_FORMAT_VERSION}); upgrade")
     from mimir.modules import backbones
 
     backbone = info.get("backbone", "resnet50")
@@ -335,6 +350,11 @@ def load_module(path: str | os.PathLike) -> Module:
         if want is not None and module.snapshot_sha256() != want:
             raise ModuleFormatError(f"{path / SNAPSHOT}: SHA-256 does not match {MODULE_JSON} "
                                     "(corrupted or replaced)")
+        module.members = read_members(path, info)
+        if module.members:
+            check_member_sums(path, module.members,
+                              lambda p: module.snapshot_sha256() if p == module.snapshot_path
+                              else file_sha256(p))
         module.backbone = info.get("backbone", "resnet50")
         module.input_format = info.get("input_format", INPUT_FORMAT)
         module.info = info

@@ -3,7 +3,7 @@
 ``install`` takes a module as downloaded (a zip per module, or a folder), checks it,
 and copies it in. Both are untrusted: members with absolute paths, ``..`` components,
 links, special files (FIFOs, devices) or excessive sizes are refused before anything is
-written (the snapshot may hold up to 2 GiB, every other file up to
+written (the snapshot and each ensemble member's may hold up to 2 GiB, every other file up to
 :data:`MAX_OTHER_BYTES`), copies read no more than the size checked, and unpacking
 happens in a temporary folder inside the registry (``.install-<pid>-...``) that is
 renamed into place only once the module validates, its snapshot is safe to load and its
@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from mimir.errors import ModuleFormatError, UsageError
 from mimir.limits import MiB
 from mimir.modules.format import METADATA, SNAPSHOT, Module, load_module
+from mimir.modules.members import is_member_file
 from mimir.modules.snapshot import MAX_SNAPSHOT_BYTES
 from mimir.safeio import UntrustedFile, regular_file, zip_layout_problem
 
@@ -44,7 +45,8 @@ MAX_ZIP_BYTES = MAX_SNAPSHOT_BYTES + 256 * MiB
 
 
 def _file_limit(name: str) -> int:
-    return MAX_SNAPSHOT_BYTES if PurePosixPath(name).name == SNAPSHOT else MAX_OTHER_BYTES
+    base = PurePosixPath(name).name
+    return MAX_SNAPSHOT_BYTES if base == SNAPSHOT or is_member_file(base) else MAX_OTHER_BYTES
 
 
 def _check_size(source: Path, name: str, size: int, total: int) -> int:
@@ -289,8 +291,8 @@ def install(source: str | os.PathLike, name: str | None = None,
             default_name = staged.name if staged != unpack else source.name.split(".")[0]
         module = load_module(staged)
         # refuse unsafe snapshots, and heads that do not fit the targets, at install time
-        check_head(load_state_dict(module.snapshot_path), module.backbone, module.n_targets,
-                   module.snapshot_path)
+        for snapshot in module.member_paths():
+            check_head(load_state_dict(snapshot), module.backbone, module.n_targets, snapshot)
         final = root / (name or default_name)
         if final.exists():
             if not overwrite:

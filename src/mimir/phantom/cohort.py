@@ -10,12 +10,32 @@ import pandas as pd
 
 from mimir.errors import UsageError
 from mimir.phantom.fastpath import fast_image, truth_row
-from mimir.phantom.subject import draw_cohort
+from mimir.phantom.subject import (
+    REPEAT_INSTANCE,
+    FollowUp,
+    PhantomSubject,
+    draw_cohort,
+    repeat_visit,
+    visit_seed,
+)
 from mimir.phantom.truth import TRUTH_COLUMNS
 from mimir.phantom.variants import CLEAN, Variants
 from mimir.phantom.zipwrite import write_subject_zip, zip_name
 
 TRUTH_FILE = "truth.csv"
+
+
+def visits(subjects: list[PhantomSubject], seed: int, repeat: int = 0,
+           follow_up: FollowUp = FollowUp()) -> list[tuple[PhantomSubject, int, int]]:
+    """(subject at the visit, the visit's seed, instance) of every visit: each subject's
+    first (instance 2), then the repeat visit (instance 3) of the first ``repeat``
+    subjects, changed by ``follow_up`` (:func:`mimir.phantom.subject.repeat_visit`)."""
+    if not 0 <= repeat <= len(subjects):
+        raise UsageError(f"--repeat {repeat}: between 0 and the number of subjects "
+                         f"({len(subjects)})")
+    later = visit_seed(seed, REPEAT_INSTANCE)
+    return [(s, seed, 2) for s in subjects] + [
+        (repeat_visit(s, seed, follow_up), later, REPEAT_INSTANCE) for s in subjects[:repeat]]
 
 
 #: Module target names of the truth columns (``truth.meta.csv``).
@@ -39,9 +59,10 @@ def write_truth(rows: list[dict], path: Path) -> None:
 
 
 def _zip_one(args) -> tuple[Path, dict]:
-    subject, seed, variants, out = args
-    path = write_subject_zip(Path(out) / zip_name(subject.eid), subject, seed, variants)
-    row = truth_row(subject, seed, variants)
+    subject, seed, variants, out, instance = args
+    path = write_subject_zip(Path(out) / zip_name(subject.eid, instance), subject, seed,
+                             variants)
+    row = truth_row(subject, seed, variants, instance)
     row.update({f"variant_{k}": v for k, v in variants.describe().items()})
     return path, row
 
@@ -49,7 +70,8 @@ def _zip_one(args) -> tuple[Path, dict]:
 def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
                     variants: Variants = CLEAN, overwrite: bool = False,
                     on_subject: Callable[[str], None] | None = None,
-                    workers: int = 1) -> list[Path]:
+                    workers: int = 1, repeat: int = 0,
+                    follow_up: FollowUp = FollowUp()) -> list[Path]:
     """Write ``n`` phantom zips and ``truth.csv`` into ``out_dir``.
 
     Parameters
@@ -67,6 +89,10 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
         Called with each subject's name after its zip is written (progress).
     workers : int
         Processes writing zips in parallel (same bytes as with one).
+    repeat : int
+        Also write the repeat visit (instance 3) of the first ``repeat`` subjects.
+    follow_up : FollowUp
+        How their bodies changed in between.
 
     Returns
     -------
@@ -75,14 +101,14 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    subjects = draw_cohort(n, seed)
-    targets = [out / zip_name(s.eid) for s in subjects] + [out / TRUTH_FILE]
+    all_visits = visits(draw_cohort(n, seed), seed, repeat, follow_up)
+    targets = [out / zip_name(s.eid, i) for s, _, i in all_visits] + [out / TRUTH_FILE]
     existing = [p for p in targets if p.exists()]
     if existing and not overwrite:
         raise UsageError(f"{len(existing)} file(s) already exist in {out} (e.g. "
                          f"{existing[0].name}); use --overwrite to replace them")
     paths, rows = [], []
-    jobs = [(s, seed, variants, str(out)) for s in subjects]
+    jobs = [(s, vs, variants, str(out), i) for s, vs, i in all_visits]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -110,9 +136,9 @@ def _fast_one(args):
     from mimir.pipeline.allocator import tune_allocator
 
     tune_allocator()
-    subject, seed, cache_root = args
+    subject, seed, cache_root, instance = args
     image, truth = fast_image(subject, seed)
-    name = zip_name(subject.eid).split(".")[0]
+    name = zip_name(subject.eid, instance).split(".")[0]
     Cache(cache_root).write(image, CacheEntry(name=name, source=f"phantom fast path, seed "
                                                                f"{seed}"))
     truth["name"] = name
@@ -121,8 +147,10 @@ def _fast_one(args):
 
 def generate_fast_cohort(out_dir: str | os.PathLike, n: int, seed: int, workers: int = 1,
                          overwrite: bool = False,
-                         on_subject: Callable[[str], None] | None = None) -> Path:
-    """Cached 2D images and ``truth.csv`` for ``n`` subjects via the fast path.
+                         on_subject: Callable[[str], None] | None = None,
+                         repeat: int = 0, follow_up: FollowUp = FollowUp()) -> Path:
+    """Cached 2D images and ``truth.csv`` for ``n`` subjects via the fast path (and the
+    repeat visits of the first ``repeat``, as :func:`generate_cohort`).
 
     ``out_dir`` becomes an image cache (``<name>.npy`` per subject) holding the same
     ``truth.csv`` as :func:`generate_cohort` would write for the same seed.
@@ -131,8 +159,8 @@ def generate_fast_cohort(out_dir: str | os.PathLike, n: int, seed: int, workers:
     out.mkdir(parents=True, exist_ok=True)
     if (out / TRUTH_FILE).exists() and not overwrite:
         raise UsageError(f"{out / TRUTH_FILE} already exists; use --overwrite to replace it")
-    subjects = draw_cohort(n, seed)
-    jobs = [(s, seed, str(out)) for s in subjects]
+    jobs = [(s, vs, str(out), i) for s, vs, i in visits(draw_cohort(n, seed), seed, repeat,
+                                                        follow_up)]
     rows = []
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor

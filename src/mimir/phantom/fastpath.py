@@ -38,27 +38,30 @@ from mimir.phantom.zipwrite import (
 )
 
 
-def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN) -> dict:
-    """The truth of a subject as written to ``truth.csv``."""
+def truth_row(subject: PhantomSubject, seed: int, variants: Variants = CLEAN,
+              instance: int = 2) -> dict:
+    """The truth of a subject (at a visit: ``seed`` that visit's, see
+    :func:`mimir.phantom.cohort.visits`) as written to ``truth.csv``."""
     stations = subject_geometry(subject, seed)
     if variants.knee_cut:
         subject = knee_cut_subject(subject, stations)
     grid = output_grid(stations)
     row = measure_truth(subject, grid)
-    row["name"] = zip_name(subject.eid).split(".")[0]
+    row["name"] = zip_name(subject.eid, instance).split(".")[0]
     return row
-
 
 
 @dataclass
 class FastSubject:
-    """A subject's fused volumes (float64, (X, Y, Z)) and its truth."""
+    """A subject's fused volumes (float64, (X, Y, Z)) and its truth; ``affine`` maps voxel
+    indices to RAS+ mm."""
 
     name: str
     water: np.ndarray
     fat: np.ndarray
     truth: dict
     swap_scores: list
+    affine: np.ndarray | None = None
 
 
 def _station(st: StationGeometry, contrast: str, pixels: np.ndarray) -> Station:
@@ -116,7 +119,8 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
         truth.pop("name")
     return FastSubject(name=zip_name(subject.eid).split(".")[0], water=fused.water,
                        fat=fused.fat, truth=truth,
-                       swap_scores=fused.swap_scores if swap_scores else [])
+                       swap_scores=fused.swap_scores if swap_scores else [],
+                       affine=fused.affine)
 
 
 def fast_image(subject: PhantomSubject, seed: int, knee_cut: bool = False):

@@ -7,7 +7,7 @@ standing height, which are properties of the person rather than of the image.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -101,3 +101,57 @@ def draw_cohort(n: int, seed: int) -> list[PhantomSubject]:
     eids = rng.choice(np.arange(1_000_000, 6_000_000), size=n, replace=False)
     return [draw_subject(np.random.default_rng(np.random.SeedSequence([seed, int(e)])), int(e))
             for e in eids]
+
+
+#: The instance of UK Biobank's repeat imaging visit.
+REPEAT_INSTANCE = 3
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What changes between a phantom's first imaging visit (instance 2) and its repeat
+    visit (instance 3).
+
+    Attributes
+    ----------
+    years : float
+        Time between the visits: age, muscle fat and marrow fat move on as they were
+        drawn to rise with age, and muscle bulk falls.
+    vat : float
+        Relative change of the share of the abdominal cavity that is visceral fat
+        (0.25: a quarter more); liver fat follows it as drawn (``exp(1.5 x change)``),
+        and the liver's size with its fat.
+    """
+
+    years: float = 2.5
+    vat: float = 0.25
+
+
+def visit_seed(seed: int, instance: int) -> int:
+    """The seed that fixes a visit's positioning, station geometry, gains, noise and UIDs:
+    the cohort seed for instance 2, another one drawn from it for a later visit."""
+    if instance == 2:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), 20201, int(instance)])
+               .generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def repeat_visit(subject: PhantomSubject, seed: int,
+                 change: FollowUp = FollowUp()) -> PhantomSubject:
+    """The same person at the repeat visit: the body changed by ``change`` and positioned
+    anew on the table (deterministic in ``seed`` and the eid)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, subject.eid, 20203]))
+    years = change.years
+    age = subject.age + years
+    vat = float(np.clip(subject.vat_share * (1 + change.vat), 0.02, 0.85))
+    liver_ff = float(np.clip(subject.liver_ff * np.exp(1.5 * (vat - subject.vat_share)),
+                             0.005, 0.40))
+    liver_size = float(np.clip(subject.liver_size * (1 + 0.8 * liver_ff)
+                               / (1 + 0.8 * subject.liver_ff), 0.5, 1.8))
+    muscle = float(np.clip(subject.muscle * (1 - 0.004 * (age - 45))
+                           / (1 - 0.004 * (subject.age - 45)), 0.7, 1.3))
+    return replace(subject, age=round(age, 2), vat_share=vat, liver_ff=liver_ff,
+                   liver_size=liver_size, muscle=muscle,
+                   muscle_ff=float(np.clip(subject.muscle_ff + 0.0011 * years, 0.01, 0.25)),
+                   marrow_ff=float(np.clip(subject.marrow_ff + 0.006 * years, 0.2, 0.85)),
+                   chin_z=float(rng.normal(50.0, 8.0)))

@@ -25,6 +25,7 @@ from mimir.atomic import write_text
 from mimir.qc.flags import FLAGS
 from mimir.report import plots
 from mimir.report.data import RunData, counts, load_run
+from mimir.report.followup import extra_sections
 from mimir.report.page import Section, document, esc, fmt, img, table
 from mimir.report.stats import (
     OUTLIER_Z,
@@ -351,7 +352,7 @@ def build_page(data: RunData, title: str | None = None, lead: Sequence[Section] 
     qc = qc_section(data, thumbs)           # QC thumbnails first: a fixed number
     outl = outliers_section(data, st, thumbs)
     sections = [summary_section(data, st, n), *lead, distributions_section(data, st), outl,
-                qc, failures_section(data), *tail, run_section(data, n), cite_section()]
+                qc, failures_section(data), *extra_sections(data), *tail, run_section(data, n), cite_section()]
     kind = "merged shards" if data.merged is not None else "run"
     subtitle = (f"<span id='headline'>{headline(n)}</span> &#183; {esc(data.out.resolve())} "
                 f"({kind})")

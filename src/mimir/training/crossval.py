@@ -3,8 +3,12 @@ pool, evaluate, calibrate, plot.
 
 Output folder::
 
-    fold_K/                       a training run (see mimir.training.train)
-    fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated)
+    fold_K/                       a training run (see mimir.training.train), or with
+                                  ``ensemble`` > 1 the members' runs fold_K/member_M/
+                                  (see mimir.training.ensemble)
+    fold_K/heldout_iter_N.csv     held-out predictions of snapshot N (uncalibrated; of
+                                  an ensemble: the members' mixture, each member's own
+                                  in fold_K/member_M/heldout_iter_N.csv)
     pooled_predictions.csv        all folds' held-out predictions of the last snapshot,
                                   with calibrated variances
     metrics.csv                   per target and snapshot, the folds pooled: n, ICC (both
@@ -15,6 +19,8 @@ Output folder::
     columns.csv                   the data dictionary of these tables
     metrics_by_fold.csv           the same per fold (calibrated with the pooled factor)
     calibration_factors.csv       per target (last snapshot)
+    ensemble_comparison.csv       with ``ensemble`` > 1: member 1, the members alone and
+                                  the ensemble, per target (mimir.training.ensemble_eval)
     plots/*.png, report.html      agreement and Bland-Altman, calibration curve,
                                   sparsification, metrics against iteration
                                   (``plots="all"``: also plots/iter_N/ per snapshot)
@@ -37,11 +43,13 @@ import pandas as pd
 
 from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
+from mimir.inference.ensemble import mixture
 from mimir.output.dictionary import write_dictionary
 from mimir.training import metrics as M
 from mimir.training.data import Dataset, load_dataset
 from mimir.training.dictionary import crossval_dictionary
-from mimir.training.train import TrainConfig, run_complete, snapshots, train
+from mimir.training.ensemble import common_snapshots, member_runs, train_members
+from mimir.training.train import TrainConfig, run_complete
 
 
 def _fold_progress(on_progress, k: int):
@@ -144,22 +152,47 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         train_names = sorted(n for i, f in enumerate(folds, 1) if i != k for n in f)
         data = load_dataset(cache, table, targets, train_names)
         log(f"fold {k}/{K}: training on {len(data)} subjects")
-        train(data, out / f"fold_{k}", config, device=dev, threads=threads,
-              on_progress=_fold_progress(on_progress, k), log=log)
+        train_members(data, out / f"fold_{k}", config, device=dev, threads=threads,
+                      on_progress=_fold_progress(on_progress, k), log=log)
     # held-out predictions of every snapshot of every finished fold
     for k in range(1, K + 1):
         run = out / f"fold_{k}"
         if not run_complete(run):
             continue
         test = load_dataset(cache, table, targets, sorted(folds[k - 1]))
-        for it, snap in snapshots(run):
-            path = run / f"heldout_iter_{it:06d}.csv"
-            if path.is_file():
-                continue
-            mean, var = predict_snapshot(run, snap, test, dev)
-            _write_csv(_pred_frame(test.names, targets, mean, var), path)
+        heldout_predictions(run, test, targets, dev)
     return evaluate(out, table, targets, K, calibration=calibration, meta=meta, plots=plots,
                     icc=icc)
+
+
+def heldout_predictions(run: Path, test: Dataset, targets: list[str], device: str) -> None:
+    """Write ``heldout_iter_N.csv`` of every snapshot of a finished fold (uncalibrated).
+
+    For an ensemble fold, each member's predictions go into its own folder and the
+    fold's file holds their equal-weight Gaussian mixture
+    (:func:`mimir.inference.ensemble.mixture`): what the ensemble predicts, and what
+    its calibration factors are fitted on.
+    """
+    runs = member_runs(run)
+    for it, snaps in common_snapshots(runs):
+        path = run / f"heldout_iter_{it:06d}.csv"
+        if path.is_file():
+            continue
+        means, variances = [], []
+        for member, snap in zip(runs, snaps, strict=True):
+            own = member / path.name
+            if own.is_file() and member != run:
+                f = pd.read_csv(own, dtype={"name": str}).set_index("name").loc[test.names]
+                mean = f[[f"{t}_mean" for t in targets]].to_numpy(dtype=np.float64)
+                var = f[[f"{t}_var" for t in targets]].to_numpy(dtype=np.float64)
+            else:
+                mean, var = predict_snapshot(member, snap, test, device)
+                if member != run:
+                    _write_csv(_pred_frame(test.names, targets, mean, var), own)
+            means.append(mean)
+            variances.append(var)
+        mean, var = mixture(np.stack(means), np.stack(variances))
+        _write_csv(_pred_frame(test.names, targets, mean, var), path)
 
 
 def target_info(targets: list[str], meta: pd.DataFrame | None = None) -> dict:
@@ -301,7 +334,15 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
     figures = write_plots(out / "plots", {it: with_truth(it) for it in
                                           (iters if plots == "all" else [last])},
                           metrics, targets, info)
+    members = len(member_runs(out / f"fold_{done[0]}"))
+    comparison, extra = None, ""
+    if members > 1:
+        from mimir.training.ensemble_eval import compare, comparison_html
+
+        comparison = compare(out, table, targets, done, members, last, calibration)
+        extra = comparison_html(comparison, info, "plots/ensemble_sparsification.png")
     write_report(out / "report.html", metrics, pd.DataFrame(fold_rows), targets, info,
-                 figures, folds_done=done, K=K)
+                 figures, folds_done=done, K=K, extra=extra)
     write_dictionary(out, crossval_dictionary(out, targets, info))
-    return {"metrics": metrics, "calibration": factors, "folds_done": done}
+    return {"metrics": metrics, "calibration": factors, "folds_done": done,
+            "ensemble_comparison": comparison}

@@ -66,7 +66,8 @@ def fit_table(y: np.ndarray, mean: np.ndarray, var: np.ndarray, targets: list[st
 def training_fit(run_dir: str | os.PathLike, snapshot: str | os.PathLike,
                  cache: str | os.PathLike, table: pd.DataFrame,
                  factors: dict[str, float] | None = None, max_subjects: int = 512,
-                 seed: int = 0, device: str = "cpu") -> pd.DataFrame:
+                 seed: int = 0, device: str = "cpu",
+                 members: list[tuple[Path, Path]] | None = None) -> pd.DataFrame:
     """Run the training-fit check of ``snapshot`` (a snapshot of the run ``run_dir``).
 
     Parameters
@@ -87,22 +88,27 @@ def training_fit(run_dir: str | os.PathLike, snapshot: str | os.PathLike,
         Seed of the sample.
     device : str
         Torch device.
+    members : list of (run folder, snapshot), optional
+        An ensemble's members: their predictions' mixture
+        (:func:`mimir.inference.ensemble.mixture`) is checked instead of ``snapshot``.
 
     Returns
     -------
     DataFrame
         :func:`fit_table` of the sample.
     """
+    from mimir.inference.ensemble import mixture
     from mimir.training.crossval import predict_snapshot
     from mimir.training.data import load_dataset
 
-    run = Path(run_dir)
-    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    pairs = members or [(Path(run_dir), Path(snapshot))]
+    cfg = json.loads((pairs[0][0] / "config.json").read_text(encoding="utf-8"))
     names = list(cfg["subjects"])
     if len(names) > max_subjects:
         pick = np.random.default_rng(seed).choice(len(names), size=max_subjects,
                                                   replace=False)
         names = [names[i] for i in sorted(pick)]
     data = load_dataset(cache, table, cfg["targets"], names)
-    mean, var = predict_snapshot(run, Path(snapshot), data, device=device)
+    preds = [predict_snapshot(r, Path(snap), data, device=device) for r, snap in pairs]
+    mean, var = mixture(np.stack([p[0] for p in preds]), np.stack([p[1] for p in preds]))
     return fit_table(data.labels, mean, var, cfg["targets"], factors or {})

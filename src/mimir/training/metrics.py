@@ -257,6 +257,20 @@ def sparsification(y, mean, var, fractions=np.round(np.arange(0, 10) / 10, 10)):
     return np.asarray(fractions), np.array(maes)
 
 
+def ause(y, mean, var, fractions=np.round(np.arange(0, 10) / 10, 10)) -> float:
+    """Area under the sparsification error: the mean gap, over the removed fractions,
+    between the sparsification curve (most uncertain removed first) and the oracle's
+    (largest errors removed first), relative to the MAE of all subjects. 0: the
+    predicted variances rank the errors perfectly; larger is worse."""
+    y, mean, var = _clean(y, mean, var)
+    if len(y) == 0:
+        return float("nan")
+    _, by_var = sparsification(y, mean, var, fractions)
+    _, oracle = sparsification(y, mean, np.abs(y - mean), fractions)
+    total = float(np.mean(np.abs(y - mean)))
+    return float(np.nanmean(by_var - oracle) / total) if total > 0 else float("nan")
+
+
 def coverage(y, mean, var, level: float = 0.95) -> float:
     """Share of references inside the central interval at ``level``."""
     y, mean, var = _clean(y, mean, var)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mimir.errors import UsageError
 from mimir.modules import backbones
+from mimir.modules.members import MAX_MEMBERS
 from mimir.optspec import Opt, Options, OptionSet
 from mimir.training.init import INITS
 from mimir.training.metrics import CALIBRATION_METHODS
@@ -50,6 +51,9 @@ TRAINING_OPTIONS = OptionSet(
     Opt("precision", "fp32", "fp32 (IEEE on every device), tf32 (TF32 on CUDA GPUs) or bf16 "
         "(bfloat16 autocast); the latter two are faster on GPUs and change the numbers.",
         choices=TRAIN_PRECISIONS),
+    Opt("ensemble", 1, "Train this many members differing in seed (head initialisation, "
+        "batch order, augmentation; member 1 uses --seed) for a deep ensemble; 1: a single "
+        "network.", minimum=1, maximum=MAX_MEMBERS),
 )
 
 #: Where training runs (not part of what a run records as its method).

@@ -29,7 +29,8 @@ from mimir.modules.format import (
     STANDARDIZATION,
     file_sha256,
 )
-from mimir.training.train import snapshots
+from mimir.modules.members import ENSEMBLE_FORMAT_VERSION, member_file
+from mimir.training.ensemble import common_snapshots, ensemble_config, member_runs
 
 
 def calibration_method(crossval_dir: Path) -> str:
@@ -39,6 +40,37 @@ def calibration_method(crossval_dir: Path) -> str:
     if p.is_file():
         return str(json.loads(p.read_text(encoding="utf-8")).get("calibration", "nll"))
     return "nll"
+
+
+def member_config(runs: list[Path]) -> dict:
+    """The ``config.json`` of a run's first member, after checking that every member was
+    trained on the same targets, subjects and standardisation (they share the module's
+    metadata and standardisation files)."""
+    cfgs = []
+    for r in runs:
+        p = r / "config.json"
+        if not p.is_file():
+            raise UsageError(f"{r} is not a training run (no config.json)")
+        cfgs.append(json.loads(p.read_text(encoding="utf-8")))
+    for r, c in zip(runs[1:], cfgs[1:], strict=True):
+        for key in ("targets", "subjects", "stand_mean", "stand_sd"):
+            if c.get(key) != cfgs[0].get(key):
+                raise UsageError(f"{r}: its {key} differ from those of {runs[0]}; the "
+                                 "members of an ensemble share them")
+    return cfgs[0]
+
+
+def check_crossval_members(cv: Path, members: int) -> None:
+    """Refuse calibration factors fitted on another ensemble size than the run's."""
+    p = cv / "crossval.json"
+    if not p.is_file():
+        return
+    k = int((json.loads(p.read_text(encoding="utf-8")).get("config") or {}).get("ensemble", 1))
+    if k != members:
+        raise UsageError(f"{cv}: its calibration factors were fitted on "
+                         f"{'an ensemble of ' + str(k) + ' members' if k > 1 else 'single networks'}"
+                         f", but the run has {members} member(s); cross-validate with "
+                         f"--ensemble {members}")
 
 
 def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: pd.DataFrame,
@@ -78,17 +110,17 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
 
     run = Path(run_dir)
     out = Path(out_dir)
-    cfg_path = run / "config.json"
-    if not cfg_path.is_file():
-        raise UsageError(f"{run} is not a training run (no config.json)")
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    runs = member_runs(run)
+    cfg = member_config(runs)
     targets = cfg["targets"]
-    snaps = dict(snapshots(run))
-    if not snaps:
-        raise UsageError(f"{run} has no snapshots")
-    it = iteration if iteration is not None else max(snaps)
-    if it not in snaps:
-        raise UsageError(f"{run} has no snapshot at iteration {it} (has {sorted(snaps)})")
+    per_it = dict(common_snapshots(runs))
+    if not per_it:
+        raise UsageError(f"{run} has no snapshots" + (" common to all its members"
+                                                      if len(runs) > 1 else ""))
+    it = iteration if iteration is not None else max(per_it)
+    if it not in per_it:
+        raise UsageError(f"{run} has no snapshot at iteration {it} (has {sorted(per_it)})")
+    snaps = {it: per_it[it][0]}
     meta = meta.set_index("column")
     missing = [t for t in targets if t not in meta.index]
     if missing:
@@ -98,6 +130,7 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
     thresholds = {}
     if crossval_dir is not None:
         cv = Path(crossval_dir)
+        check_crossval_members(cv, len(runs))
         cf = pd.read_csv(cv / "calibration_factors.csv").set_index("target")
         for t in targets:
             if t not in cf.index:
@@ -123,14 +156,21 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         from mimir.training.fitcheck import MAX_OFFSET, training_fit
 
         fit = {"max_offset_sd": MAX_OFFSET,
-               "targets": training_fit(run, snaps[it], cache, table, factors).to_dict(
-                   "records")}
+               "targets": training_fit(run, snaps[it], cache, table, factors,
+                                       members=list(zip(runs, per_it[it], strict=True))
+                                       ).to_dict("records")}
     out.mkdir(parents=True, exist_ok=True)
-    state = load_state_dict(snaps[it])
-    if half:
-        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    with atomic_path(out / SNAPSHOT) as tmp:
-        torch.save({"state_dict": state, "iteration": it}, tmp)
+    for k, snap in enumerate(per_it[it], 1):
+        state = load_state_dict(snap)
+        if half:
+            state = {n: (v.half() if v.is_floating_point() else v) for n, v in state.items()}
+        with atomic_path(out / member_file(k)) as tmp:
+            torch.save({"state_dict": state, "iteration": it}, tmp)
+    ensemble = None
+    if len(runs) > 1:
+        ensemble = [{"snapshot": member_file(k), "sha256": file_sha256(out / member_file(k)),
+                     "seed": json.loads((r / "config.json").read_text(encoding="utf-8"))
+                     ["config"]["seed"]} for k, r in enumerate(runs, 1)]
     lines = ["Name,Field,Unit,Divisor"]
     for t in targets:
         r = meta.loc[t]
@@ -142,20 +182,22 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
     write_text(out / CALIBRATION, "\n".join(["calibration_factor"] +
                                             [repr(factors[t]) for t in targets]) + "\n")
     info = {
-        "format_version": MODULE_FORMAT_VERSION,
+        "format_version": ENSEMBLE_FORMAT_VERSION if ensemble else MODULE_FORMAT_VERSION,
         "backbone": cfg["config"]["backbone"],
         "input_format": INPUT_FORMAT,
         "weights_dtype": "float16" if half else "float32",
         "targets": [str(meta.loc[t, "name"]) for t in targets],
         "target_columns": targets,
         "provenance": {"engine": f"mimir {__version__}", "run": str(run), "iteration": it,
-                       "training": cfg["config"], "init": cfg.get("init"),
+                       "training": ensemble_config(run) if ensemble else cfg["config"],
+                       "init": cfg.get("init"),
                        "n_subjects": len(cfg["subjects"]),
                        "crossval": cv_info,
                        **({"training_fit": fit} if fit is not None else {}),
                        **(provenance or {})},
         "uncertainty_thresholds": thresholds,
         "checksums": {SNAPSHOT: file_sha256(out / SNAPSHOT)},
+        **({"members": ensemble} if ensemble else {}),
     }
     write_text(out / "module.json", json.dumps(info, indent=1))
     return out

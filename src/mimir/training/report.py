@@ -20,7 +20,7 @@ from mimir.training import metrics as M
 BLAND_ALTMAN = "difference = prediction - reference (positive: the prediction is higher)"
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,11 +29,11 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -48,7 +48,7 @@ def target_figure(y, m, v, c: float, target: str, about: dict | None = None,
     ``about`` holds the target's ``label`` and ``unit`` (:func:`mimir.training.crossval.
     target_info`); without it the column name is used.
     """
-    plt = _plt()
+    plt = pyplot()
     about = about or {"label": target, "unit": ""}
     u = _unit(about)
     ok = np.isfinite(y) & np.isfinite(m) & np.isfinite(v)
@@ -101,7 +101,7 @@ def write_plots(folder: Path, pooled_by_iter: dict, metrics: pd.DataFrame,
         target -> path of its last-snapshot figure; ``_iterations`` -> the
         metric-per-snapshot figure; ``_all`` -> {iteration: {target: path}}.
     """
-    plt = _plt()
+    plt = pyplot()
     last = max(pooled_by_iter)
     paths: dict = {"_all": {}}
     for it, pooled in sorted(pooled_by_iter.items()):
@@ -112,7 +112,7 @@ def write_plots(folder: Path, pooled_by_iter: dict, metrics: pd.DataFrame,
             fig = target_figure(pooled[f"{t}_truth"].to_numpy(),
                                 pooled[f"{t}_mean"].to_numpy(),
                                 pooled[f"{t}_var"].to_numpy(), c, t, info.get(t), it)
-            paths["_all"].setdefault(it, {})[t] = _save(fig, sub / f"{t}.png")
+            paths["_all"].setdefault(it, {})[t] = save_png(fig, sub / f"{t}.png")
     paths.update(paths["_all"][last])
     fig, ax = plt.subplots(1, len(ITERATION_PANELS), figsize=(18, 4.2))
     markers = "os^vDP*Xh<>"
@@ -125,7 +125,7 @@ def write_plots(folder: Path, pooled_by_iter: dict, metrics: pd.DataFrame,
         a.set(xlabel="iteration", ylabel=label, title=f"{label} per snapshot")
     ax[0].legend(fontsize=7)
     fig.tight_layout()
-    paths["_iterations"] = _save(fig, folder / "metrics_by_iteration.png")
+    paths["_iterations"] = save_png(fig, folder / "metrics_by_iteration.png")
     return paths
 
 
@@ -139,7 +139,7 @@ PUBLISHED_REPORT_COLUMNS = ["published_target", "published_n", "published_icc",
                             "published_mape_percent"]
 
 
-def _cell(v) -> str:
+def cell(v) -> str:
     if isinstance(v, str):
         return html.escape(v)
     if isinstance(v, (float, np.floating)):
@@ -149,15 +149,16 @@ def _cell(v) -> str:
 
 def _table(df: pd.DataFrame, cols: list[str], html_id: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r[c])}</td>" for c in cols) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>"
                    for _, r in df.iterrows())
     return f"<table id='{html_id}'><tr>{head}</tr>{body}</table>"
 
 
 def write_report(path: Path, metrics: pd.DataFrame, by_fold: pd.DataFrame,
                  targets: list[str], info: dict, plots: dict, folds_done: list,
-                 K: int) -> None:
-    """A self-contained HTML page (images referenced relative to it)."""
+                 K: int, extra: str = "") -> None:
+    """A self-contained HTML page (images referenced relative to it); ``extra``: HTML
+    placed after the pooled metrics (the ensemble comparison)."""
     last = metrics["iteration"].max()
     table = metrics[metrics["iteration"] == last].copy()
     table.insert(0, "target (field) [unit]", [info[t]["label"] for t in table["target"]])
@@ -200,6 +201,7 @@ target with the same UK Biobank field (else the same name); "-" where none match
 Published ICCs use the original's formula, so compare them with icc_published; published
 MAE is in published_unit, yours in the table's unit.</p>
 {beside}
+{extra}
 <h2>Metrics per fold (snapshot {last})</h2>
 <p>Each fold's held-out subjects; "calibrated" uses the pooled factor.</p>
 {_table(folds, ['fold', 'target (field) [unit]', 'n', 'icc', 'r2', 'mae', 'auce',

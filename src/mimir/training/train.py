@@ -80,6 +80,8 @@ class TrainConfig:
     #: ``fp32`` (IEEE on every device), ``tf32`` (TF32 convolutions and matrix products
     #: on CUDA GPUs) or ``bf16`` (autocast to bfloat16; channels-last as always).
     precision: str = _D["precision"].default
+    #: Members of a deep ensemble (``mimir.training.ensemble``); 1: a single network.
+    ensemble: int = _D["ensemble"].default
 
     @classmethod
     def of(cls, opts) -> TrainConfig:
@@ -118,7 +120,7 @@ def _save(path: Path, obj: dict) -> None:
 
 
 #: Options added after runs were first written: a run folder without them used the default.
-_NEW_DEFAULTS = {"average_from": None, "precision": "fp32"}
+_NEW_DEFAULTS = {"average_from": None, "precision": "fp32", "ensemble": 1}
 
 
 def _old_config(prev: dict) -> dict:
@@ -167,6 +169,9 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     from mimir.training.init import load_backbone, resolve_init
     from mimir.training.loss import gaussian_nll
 
+    if config.ensemble != 1:
+        raise UsageError("train() trains one network; an ensemble is trained by "
+                         "mimir.training.ensemble.train_members")
     out = Path(out_dir)
     cfg_path = out / "config.json"
     resume = out / "resume.pth.tar"
