@@ -28,6 +28,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
               "-o /data/out --resume"),
     "merge": ("mimir merge /data/out",),
     "report": ("mimir report /data/out --covariates ukb_sex.csv",),
+    "explain": ("mimir explain /data/out --target VAT --subjects 32",
+                "mimir explain /data/out -t liverFat -t VAT --threads 2"),
     "modules install": ("mimir modules install module_bodycomp.zip",),
     "modules list": ("mimir modules list",),
     "modules info": ("mimir modules info module_bodycomp",),

@@ -10,10 +10,11 @@ from mimir import api
 from mimir.api.explain import EXPLAIN_OPTIONS
 from mimir.cli.app import app
 from mimir.cli.common import err, handle_errors, out, progress_bar
+from mimir.cli.examples import examples
 from mimir.cli.options import spec_options
 
 
-@app.command("explain")
+@app.command("explain", epilog=examples("explain"))
 @handle_errors
 @spec_options(EXPLAIN_OPTIONS, into="options")
 def explain(
