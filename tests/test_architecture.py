@@ -135,6 +135,24 @@ def test_no_import_circle_between_files():
     assert _cycle(edges) is None, _cycle(edges)
 
 
+def test_imports_sit_at_the_top_unless_made_lazy_on_purpose():
+    """An import inside a function is a heavy library (torch, Dask, matplotlib, ...) or a
+    module that imports one, loaded where it is used, with a comment saying so."""
+    hidden = []
+    for f in sorted(SRC.rglob("*.py")):
+        text = f.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for fn in ast.walk(ast.parse(text)):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    seg = " ".join(lines[node.lineno - 1:node.end_lineno])
+                    if "# lazy" not in seg or not seg.split("# lazy", 1)[1].strip(" :"):
+                        hidden.append(f"{f.relative_to(SRC)}:{node.lineno}")
+    assert not hidden, hidden
+
+
 def test_no_source_file_is_over_500_lines():
     long = {str(f.relative_to(SRC)): n for f in SRC.rglob("*.py")
             if (n := len(f.read_text(encoding="utf-8").splitlines())) > 500}

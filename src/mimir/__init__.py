@@ -18,6 +18,8 @@ Cite the MIMIR paper, the papers of its methods and this software:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import types
 
@@ -79,7 +81,7 @@ class _Command:
             return self
         if self.replaced is not None:
             return self.replaced
-        from mimir import api
+        from mimir import api  # lazy: imports cv2, pandas
 
         fn = getattr(api, self.name)
         package = sys.modules.get(f"{__name__}.{self.name}")
@@ -100,8 +102,6 @@ class _Command:
 def _sharing(fn, package: types.ModuleType):
     """A function calling ``fn`` (same name, docstring and signature) whose attribute
     namespace is ``package``'s, so that its submodules are attributes of it."""
-    import functools
-    import inspect
 
     @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"),
                      updated=())

@@ -132,13 +132,12 @@ def test_snapshot_output_width_must_fit_the_targets(tmp_path, good):
 
 _HANG = """
 import sys, time
-import mimir.modules.snapshot as snapshot
-from mimir.modules.registry import install
+import mimir.modules.registry as registry
 def hang(path, *a, **k):
     print("staged", flush=True)
     time.sleep(600)
-snapshot.load_state_dict = hang
-install(sys.argv[1])
+registry.load_state_dict = hang
+registry.install(sys.argv[1])
 """
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mimir.errors import SubjectError
+from mimir.fusion.pipeline import fuse_stations
 from mimir.fusion.placement import place_stations
 from mimir.fusion.stations import Station, StationSet, group_stations, make_consistent
 from mimir.limits import Limits
@@ -106,7 +107,11 @@ def test_voxel_limit(what):
         bounds.check_geometry(ss, Limits(max_fused_voxels=cap))
     assert ei.value.kind == "implausible geometry"
     assert what in ei.value.message and "--max-fused-voxels" in ei.value.message
-    bounds.check_geometry(ss, Limits(max_fused_voxels=10**9))
+    if what == "the placed stations together":  # within the limit, still no blend
+        with pytest.raises(SubjectError, match="too few to blend"):
+            bounds.check_geometry(ss, Limits(max_fused_voxels=10**9))
+    else:
+        bounds.check_geometry(ss, Limits(max_fused_voxels=10**9))
 
 
 @pytest.mark.parametrize("kw, ok", [({"n": 3, "dz": 3.0}, False), ({"n": 9, "dz": 3.0}, True),
@@ -145,3 +150,26 @@ def test_one_slice_at_minus_1e9_is_caught_before_fusion_even_unchecked():
     with pytest.raises(SubjectError) as ei:
         bounds.check_geometry(ss)
     assert ei.value.kind == "implausible geometry"
+
+
+@pytest.mark.parametrize("thin, ok", [(4, False), (5, True)])
+def test_station_thinner_than_its_overlap_fails(thin, ok):
+    """A lower station of 4 slices that overlaps its neighbour by 4 leaves the blend no
+    slice to read (it used to end as ``numerical failure: IndexError``); 5 slices fuse."""
+    def pair(name):
+        sts = [station(0.0, n=44, dz=3.0, sn=4, name=name),
+               station(-132.0 + 12.0, n=thin, dz=3.0, sn=8, name=name)]
+        for st in sts:
+            st.voxels[:] = 100.0
+        return sts
+    ss = StationSet(water=pair("W"), fat=pair("F"))
+    if ok:
+        bounds.check_geometry(ss)
+        fused = fuse_stations(ss)
+        assert fused.trim.overlaps == [4] and np.all(np.isfinite(fused.water))
+        return
+    with pytest.raises(SubjectError) as ei:
+        bounds.check_geometry(ss)
+    assert ei.value.kind == "implausible geometry"
+    assert "overlap by 4 slices" in ei.value.message and "station 2 keeps only 4" in \
+        ei.value.message

@@ -62,7 +62,7 @@ def explain(out: str | os.PathLike, *, on_start: Callable[[str, int], None] | No
         Per target, what its ``explain.json`` holds (with ``report`` options, also
         ``report``: the page or None, and ``report_error``).
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     o = EXPLAIN_OPTIONS.build(**options)
     wanted = list(dict.fromkeys(o.target or []))

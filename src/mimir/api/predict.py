@@ -12,7 +12,9 @@ from mimir.execution.merge import merge as run_merge
 from mimir.execution.options import INFER_OPTIONS, InferOptions
 from mimir.execution.run import infer as run_infer
 from mimir.execution.sink import Hooks
-from mimir.modules.registry import install, installed
+from mimir.modules.catalogue import module_table, published
+from mimir.modules.format import load_module
+from mimir.modules.registry import install, installed, resolve
 from mimir.optspec import Opt, OptionSet, api_options
 from mimir.output.results import read_results as load_results
 from mimir.report import build_report, try_build_report
@@ -180,9 +182,6 @@ def modules_info(module: str | os.PathLike):
         ``own_*`` and ``published_*`` (``n``, ``icc``, ``r2``, ``mae``,
         ``mape_percent``; MAPE in %).
     """
-    from mimir.modules.catalogue import module_table
-    from mimir.modules.format import load_module
-    from mimir.modules.registry import resolve
 
     try:
         m = load_module(resolve(module))
@@ -197,9 +196,7 @@ def modules_published():
     later test), as a pandas DataFrame with ``source``, ``table``, ``target``,
     ``field``, ``n``, ``unit``, ``icc``, ``r2``, ``mae`` and ``mape_percent`` (MAPE in
     %)."""
-    import pandas as pd
-
-    from mimir.modules.catalogue import published
+    import pandas as pd  # lazy: pandas loads only where it is used
 
     return pd.DataFrame([vars(p) for p in published()])
 

@@ -6,8 +6,10 @@ Layout of a cache folder::
     <name>.json     sidecar: format, engine version, the subject's name, the source zip
                     (path, size, modification time), the image's SHA-256, warnings
                     (``warning_codes``: their codes, see :mod:`mimir.notes`), facts
-    failures.csv    subjects that could not be preprocessed (merged across runs)
-    warnings.csv    warnings of cached subjects (merged across runs)
+
+The cache holds images and sidecars only. The tables of a run (``failures.csv``,
+``warnings.csv``, ``qc.csv``) go to that run's own folder (``mimir preprocess --out``
+or ``mimir infer -o``), so one cache can be shared by many runs and users.
 
 The sidecar is written before the image and both atomically, so a subject counts as
 cached exactly when its ``.npy`` exists. A cache folder may come from someone else, or
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy
 
 from mimir._version import __version__
 from mimir.atomic import write_bytes, write_text
@@ -260,7 +263,6 @@ class Cache:
 
 
 def _read_header(fh, path) -> tuple[tuple, np.dtype]:
-    from numpy.lib import format as npy
 
     try:
         version = npy.read_magic(fh)

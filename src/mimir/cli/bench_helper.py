@@ -14,8 +14,7 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    import mimir
-    import mimir.api
+    import mimir.api  # lazy: imports cv2, pandas
 
     if argv[0] == "preprocess":
         zips, cache, workers = argv[1], argv[2], int(argv[3])

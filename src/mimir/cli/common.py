@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 
 import typer
@@ -89,7 +90,6 @@ class _LineProgress(Progress):
         self.unit = unit
 
     def refresh(self) -> None:
-        import time
 
         now = time.monotonic()
         if now - self._last < self.every:

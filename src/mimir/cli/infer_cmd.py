@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -131,7 +132,6 @@ def modules_list():
 
 
 def _num(v, digits: int = 3) -> str:
-    import math
 
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"

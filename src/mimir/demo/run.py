@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from mimir.atomic import atomic_path
+from mimir.cache.store import Cache
 from mimir.errors import UsageError
+from mimir.modules.format import load_module
 from mimir.training import metrics as M
 
 DEMO_MODULE = Path(__file__).resolve().parent.parent / "demo_module" / "module_demo"
@@ -41,7 +43,7 @@ def truth_columns(module_dir: Path) -> dict:
 def summarise(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict,
               level: float = 0.95) -> pd.DataFrame:
     """Per target: ICC and MAE against the truth and the share inside the interval."""
-    from mimir.output.predictions import level_label
+    from mimir.output.predictions import level_label  # lazy: imports pandas
 
     lab = level_label(level)
     merged = pred.merge(truth, on="name", how="inner")
@@ -69,10 +71,10 @@ def truth_section(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: dict
     -------
     mimir.report.page.Section
     """
-    from mimir.output.predictions import level_label
-    from mimir.report.page import Section, img, table
-    from mimir.report.plots import truth_figure
-    from mimir.report.thumbs import data_uri
+    from mimir.output.predictions import level_label  # lazy: imports pandas
+    from mimir.report.page import Section, img, table  # lazy: imports pandas
+    from mimir.report.plots import truth_figure  # lazy: imports pandas
+    from mimir.report.thumbs import data_uri  # lazy: imports pandas
 
     lab = level_label(level)
     rows = [[r["target"], r["unit"], r["n"], f"{r['icc']:.3f}", f"{r['mae']:.3g}",
@@ -107,10 +109,10 @@ def subjects_section(pred: pd.DataFrame, truth: pd.DataFrame, module, columns: d
     -------
     mimir.report.page.Section
     """
-    from mimir.output.predictions import level_label
-    from mimir.projection.render import channels_figure
-    from mimir.report.page import Section, esc, img
-    from mimir.report.thumbs import data_uri
+    from mimir.output.predictions import level_label  # lazy: imports pandas
+    from mimir.projection.render import channels_figure  # lazy: imports cv2
+    from mimir.report.page import Section, esc, img  # lazy: imports pandas
+    from mimir.report.thumbs import data_uri  # lazy: imports pandas
 
     lab = level_label(level)
     truth_i = truth.set_index("name")
@@ -149,7 +151,7 @@ def write_report(out: Path, pred: pd.DataFrame, truth: pd.DataFrame, module, col
     """The demo's page: the cohort report of ``OUT/results`` (:mod:`mimir.report`) with
     the truth comparison after the run section and the subjects at the end; one
     self-contained file."""
-    from mimir.report import build_report
+    from mimir.report import build_report  # lazy: imports pandas
 
     title = f"MIMIR demo: {len(pred)} synthetic subjects, module {module.name}"
     return build_report(out / "results", dest=out / "report.html", title=title,
@@ -170,12 +172,10 @@ def run_demo(out_dir: str | os.PathLike, n: int = 8, seed: int = 7, workers: int
     dict
         ``summary`` (DataFrame), ``report`` (path), ``infer`` (InferSummary).
     """
-    from mimir.cache.store import Cache
-    from mimir.execution.options import InferOptions
-    from mimir.execution.run import infer
-    from mimir.modules.format import load_module
-    from mimir.phantom.cohort import generate_cohort
-    from mimir.projection.render import save_channels_png
+    from mimir.execution.options import InferOptions  # lazy: imports cv2
+    from mimir.execution.run import infer  # lazy: imports cv2, pandas
+    from mimir.phantom.cohort import generate_cohort  # lazy: imports pandas
+    from mimir.projection.render import save_channels_png  # lazy: imports cv2
 
     out = Path(out_dir)
     mod_dir = Path(module_dir) if module_dir else DEMO_MODULE

@@ -94,7 +94,9 @@ def _merge(dirs: list[Path], ref: dict, out: Path) -> dict:
             failures += pd.read_csv(d / "failures.csv", dtype=str,
                                     keep_default_na=False).to_dict("records")
     (out / "failures.csv").unlink(missing_ok=True)
-    from mimir.execution.run import read_order  # the shards share the run's order
+    from mimir.execution.run import (
+        read_order,  # the shards share the run's order  # lazy: imports cv2, pandas
+    )
 
     table, _ = write_outputs(out, mods, entries, Cache(ref["cache"]), _options(ref),
                              skipped, failures, set(), order=read_order(dirs[0]))

@@ -18,6 +18,8 @@ from pathlib import Path
 from mimir.cache.store import Cache
 from mimir.errors import UsageError
 from mimir.execution.options import InferOptions
+from mimir.qc.exclusions import excluded_subjects
+from mimir.reading.archive import subject_name
 
 
 @dataclass
@@ -76,8 +78,7 @@ def subject_paths(inputs, cache: Cache, opts: InferOptions) -> tuple[dict, bool]
         For unusable inputs (see :func:`mimir.pipeline.inputs.resolve_inputs`), or when
         nothing is given and the cache is empty.
     """
-    from mimir.pipeline.inputs import resolve_inputs
-    from mimir.reading.archive import subject_name
+    from mimir.pipeline.inputs import resolve_inputs  # lazy: imports cv2
 
     from_zips = bool(inputs) or opts.ids is not None
     if from_zips:
@@ -92,8 +93,7 @@ def subject_paths(inputs, cache: Cache, opts: InferOptions) -> tuple[dict, bool]
 
 def make_plan(by_name: dict, from_zips: bool, opts: InferOptions, done: set[str]) -> Plan:
     """Exclusions, unusable names, fixed chunks, this shard's chunks, and what is left."""
-    from mimir.pipeline.inputs import name_problem
-    from mimir.qc.exclusions import excluded_subjects
+    from mimir.pipeline.inputs import name_problem  # lazy: imports cv2
 
     excluded = excluded_subjects(list(by_name), opts.exclude, opts.exclude_column)
     unusable = {n: why for n in by_name if n not in excluded

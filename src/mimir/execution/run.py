@@ -35,6 +35,9 @@ from mimir.execution.sink import Hooks, ResultSink
 from mimir.execution.tables import write_outputs
 from mimir.home import default_cache
 from mimir.limits import usable_cpus
+from mimir.modules.catalogue import own_accuracy
+from mimir.modules.format import load_module
+from mimir.modules.registry import resolve
 
 #: The row order of a run's tables, in its state folder (see :func:`write_order`).
 ORDER_FILE = "order.txt"
@@ -81,7 +84,7 @@ class InferSummary:
     def results(self):
         """The predictions as a pandas DataFrame, with the data dictionary as column
         metadata (see :func:`mimir.output.results.read_results`)."""
-        from mimir.output.results import read_results
+        from mimir.output.results import read_results  # lazy: imports pandas
 
         return read_results(self.out)
 
@@ -99,8 +102,6 @@ def load_modules(specs: list) -> tuple[list, list]:
     UsageError
         For the first module that cannot be read, or two modules sharing a name.
     """
-    from mimir.modules.format import load_module
-    from mimir.modules.registry import resolve
 
     modules: list = []
     for spec in specs:
@@ -306,7 +307,7 @@ def write_order(out: Path, order: list[str]) -> None:
     """``OUT/.mimir/order.txt``: the subjects in the order named, one per line (the row
     order ``merge`` gives the shards' tables). Names unusable as table keys are left
     out (they hold line breaks; they appear only in ``failures.csv``)."""
-    from mimir.pipeline.inputs import name_problem
+    from mimir.pipeline.inputs import name_problem  # lazy: imports cv2
 
     names = [n for n in order if name_problem(n) is None]
     write_text(out / STATE_DIR / ORDER_FILE, "".join(n + "\n" for n in names))
@@ -324,7 +325,6 @@ def module_record(m) -> dict:
     """What ``run.json`` keeps of a module's targets for the report and the dictionary:
     per target its unit, UK Biobank field and the module's own cross-validation figures
     (module.json), where it has them."""
-    from mimir.modules.catalogue import own_accuracy
 
     own = own_accuracy(m)
     return {"target_info": [{"name": t.name, "unit": t.unit, "field": t.field,
@@ -338,6 +338,6 @@ def _jsonable(opts: InferOptions) -> dict:
 
 
 def _torch_version() -> str:
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     return torch.__version__

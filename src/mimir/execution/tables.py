@@ -128,7 +128,7 @@ def dictionary_rows(modules: list, table: pd.DataFrame, qc_tab: pd.DataFrame | N
     """``columns.csv`` of an ``infer`` or ``merge`` folder: every column of the combined
     table (CSV and Parquet alike), of each module's published table, of ``qc.csv`` and
     of ``failures.csv``."""
-    from mimir.output.predictions import published_columns
+    from mimir.output.predictions import published_columns  # lazy: imports pandas
 
     th = {(m.name, t.name): uncertainty_threshold(m, t)[0] for m in modules for t in m.targets}
     rows = describe("predictions.csv", table.columns, modules, thresholds=th)

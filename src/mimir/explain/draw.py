@@ -24,7 +24,7 @@ TITLE = 18
 def heat_overlay(background: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """A BGR uint8 picture (H, W, 3): ``heat`` (H, W, >= 0) over a grey ``background``
     (H, W, uint8)."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     h = np.asarray(heat, dtype=np.float64)
     top = float(np.percentile(h, 99.5)) if h.size else 0.0
@@ -36,14 +36,14 @@ def heat_overlay(background: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 def plain(background: np.ndarray) -> np.ndarray:
     """A grey picture (H, W, uint8) as BGR."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     return cv2.cvtColor(np.asarray(background, dtype=np.uint8), cv2.COLOR_GRAY2BGR)
 
 
 def panels(pictures: list[np.ndarray], titles: list[str], scale: int = 1) -> np.ndarray:
     """Pictures (H, W, 3) side by side, each enlarged ``scale`` times, with titles."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     out = []
     for pic, title in zip(pictures, titles, strict=True):
@@ -64,7 +64,7 @@ def grey(image: np.ndarray) -> np.ndarray:
 
 def write_png(path, picture: np.ndarray) -> None:
     """Write a BGR picture as PNG, atomically."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     ok, buf = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:

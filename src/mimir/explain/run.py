@@ -84,7 +84,7 @@ def explain_target(out: str | os.PathLike, module: Module, target: int, label: s
     dict
         What ``explain.json`` holds.
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     folder = target_dir(out, label)
     (folder / "subjects").mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ class Explainer:
     """
 
     def __init__(self, module: Module, target: int):
-        import torch
+        import torch  # lazy: torch loads only where it is used
 
         if not 0 <= target < module.n_targets:
             raise ValueError(f"target index {target} outside 0-{module.n_targets - 1}")
@@ -120,7 +120,7 @@ class Explainer:
 
 @contextlib.contextmanager
 def _deterministic():
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mimir.errors import UsageError
 from mimir.inference.ensemble import combine_outputs, member_stack
 from mimir.inference.formulas import to_predictions
 from mimir.inference.precision import PRECISIONS, float32_mode
@@ -37,16 +38,14 @@ from mimir.modules.snapshot import load_state_dict
 
 def pick_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from mimir.errors import UsageError
 
         raise UsageError("--device cuda asked for, but no CUDA GPU is available")
     if device not in ("cpu",) and not device.startswith("cuda"):
-        from mimir.errors import UsageError
 
         raise UsageError(f"unknown device {device!r} (auto, cpu or cuda)")
     return device
@@ -54,7 +53,7 @@ def pick_device(device: str = "auto") -> str:
 
 def set_threads(threads: int | None, workers: int = 0) -> int:
     """Torch intra-op threads: given, or the CPUs not used by preprocessing workers."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) - max(0, workers - 1))
@@ -84,7 +83,7 @@ def run_network(net, images: np.ndarray, device: str, batch_size: int = 32,
     """Outputs (N, 2T) float64 of an eval-mode network for uint8 images (N, 3, 256, 256),
     ``batch_size`` images per forward pass, at ``precision`` (see
     :func:`mimir.inference.precision.float32_mode`)."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     outs = []
     with torch.inference_mode(), float32_mode(precision):
@@ -115,7 +114,7 @@ class LoadedModule:
     """
 
     def __init__(self, module: Module, options: EngineOptions):
-        import torch
+        import torch  # lazy: torch loads only where it is used
 
         if options.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
@@ -135,7 +134,7 @@ class LoadedModule:
         if options.precision == "fp16":
             net = net.half()
         # lazy on purpose: mimir.modules.resnet imports torch
-        from mimir.modules.resnet import FusedResNet, ResNet, fused_available
+        from mimir.modules.resnet import FusedResNet, ResNet, fused_available  # lazy: imports torch
 
         self.fused = bool(options.fused and options.device == "cpu"
                           and options.precision == "fp32" and options.fold_bn

@@ -29,7 +29,7 @@ _LEAVES = (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"), ("mkldnn", "
 
 
 def _backend(path: tuple[str, ...]):
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     obj = torch.backends
     for name in path:
@@ -45,7 +45,7 @@ def precision_settings() -> dict:
     ``torch.backends`` object with an ``fp32_precision`` (``cuda.matmul``,
     ``cudnn.conv``, ...; ``""`` for the top level).
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     try:
         matmul = torch.get_float32_matmul_precision()
@@ -59,7 +59,7 @@ def precision_settings() -> dict:
 
 def restore_settings(saved: dict) -> None:
     """Put back settings saved by :func:`precision_settings`."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     if saved["matmul"] is not None:
         torch.set_float32_matmul_precision(saved["matmul"])
@@ -83,7 +83,7 @@ def float32_mode(precision: str = "fp32") -> Iterator[None]:
     and the per-backend ``fp32_precision`` values) are restored on exit, also when the
     enclosed code raises.
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

@@ -128,7 +128,7 @@ def own_accuracy(module) -> dict:
 def module_table(module):
     """Per target of a module: field, unit, its own cross-validation figures and the
     published ones (``mimir modules info``), as a pandas DataFrame."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas loads only where it is used
 
     own = own_accuracy(module)
     rows = []

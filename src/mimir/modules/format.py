@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mimir.errors import ModuleFormatError
+from mimir.modules import backbones
 from mimir.modules.members import (
     ENSEMBLE_FORMAT_VERSION,
     Member,
@@ -290,7 +291,6 @@ def read_module_json(jp: Path, targets: list[Target]) -> dict:
     if version > READ_FORMAT_VERSION:
         raise ModuleFormatError(f"{jp}: format_version {version!r} is newer than this "
                                 f"MIMIR understands ({READ_FORMAT_VERSION}); upgrade")
-    from mimir.modules import backbones
 
     backbone = info.get("backbone", "resnet50")
     if backbone not in backbones.names():

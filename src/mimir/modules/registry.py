@@ -28,7 +28,7 @@ from mimir.errors import ModuleFormatError, UsageError
 from mimir.limits import MiB
 from mimir.modules.format import METADATA, SNAPSHOT, Module, load_module
 from mimir.modules.members import is_member_file
-from mimir.modules.snapshot import MAX_SNAPSHOT_BYTES
+from mimir.modules.snapshot import MAX_SNAPSHOT_BYTES, check_head, load_state_dict
 from mimir.safeio import UntrustedFile, regular_file, zip_layout_problem
 
 #: What reading a damaged zip can raise (zipfile, zlib and the file underneath).
@@ -267,7 +267,6 @@ def install(source: str | os.PathLike, name: str | None = None,
     Module
         The installed module.
     """
-    from mimir.modules.snapshot import check_head, load_state_dict
 
     source = Path(source)
     if not source.exists():

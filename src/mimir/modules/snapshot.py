@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mimir.errors import ModuleFormatError
 from mimir.limits import GiB
+from mimir.modules import backbones
 from mimir.safeio import UntrustedFile, regular_file
 
 MAX_SNAPSHOT_BYTES = 2 * GiB
@@ -33,7 +34,7 @@ def load_state_dict(path: str | os.PathLike, max_bytes: int = MAX_SNAPSHOT_BYTES
     ModuleFormatError
         When the file is too large, not a snapshot, or needs more than tensors.
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     path = Path(path)
     try:
@@ -81,7 +82,6 @@ def check_head(state: dict, backbone: str, n_targets: int, where: str | os.PathL
     ModuleFormatError
         Naming the shape found and the one ``metadata.txt`` needs.
     """
-    from mimir.modules import backbones
 
     bb = backbones.get(backbone)
     for key, want in ((f"{bb.head}.weight", (2 * n_targets, bb.features)),

@@ -24,10 +24,12 @@ are conservative for the change: measured on phantom pairs in ``docs/changes.md`
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mimir.atomic import atomic_path
 from mimir.inference.formulas import z_value
 from mimir.output.predictions import level_label
 
@@ -103,9 +105,6 @@ def write_changes(out, table: pd.DataFrame, level: float,
                   float_format: str | None = None):
     """Write ``OUT/changes.csv`` atomically when the table holds an eid at two instances;
     returns its path, or None (nothing written) when it holds none."""
-    from pathlib import Path
-
-    from mimir.atomic import atomic_path
 
     df = changes_table(table, level)
     if df.empty:

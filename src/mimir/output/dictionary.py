@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from mimir.atomic import atomic_path
+from mimir.qc.flags import FLAGS
 
 DICTIONARY = "columns.csv"
 COLUMNS = ["table", "column", "meaning", "unit", "module", "field"]
@@ -150,7 +151,6 @@ def describe(table: str, columns: Iterable[str], modules: Iterable = (),
     thresholds : dict, optional
         (module, target) -> the sd threshold of ``_uncertain``.
     """
-    from mimir.qc.flags import FLAGS  # the QC flag columns and their rules
 
     index = target_index(modules)
     meanings = meanings or {}

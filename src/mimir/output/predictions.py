@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from mimir.inference.formulas import interval
+from mimir.qc.flags import uncertainty_threshold
+from mimir.reading.archive import id_columns
 
 
 def level_label(level: float) -> str:
@@ -75,8 +77,6 @@ def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None
     order : callable, optional
         Sort key of the rows (default: by name).
     """
-    from mimir.qc.flags import uncertainty_threshold
-    from mimir.reading.archive import id_columns
 
     labels = target_labels(modules)
     lab = level_label(level)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
 
+from mimir.cache.store import Cache, CacheEntry
 from mimir.errors import UsageError
 from mimir.phantom.fastpath import fast_image, truth_row
 from mimir.phantom.subject import (
@@ -48,7 +51,7 @@ TARGET_NAMES = {"vat_volume_L": "VAT", "asat_volume_L": "ASAT", "liver_fat_pct":
 def write_truth(rows: list[dict], path: Path) -> None:
     """Write truth rows atomically (main columns first) and the ``truth.meta.csv`` sidecar
     naming each truth column as a module target (name, unit)."""
-    from mimir.training.targets import write_target_table
+    from mimir.training.targets import write_target_table  # lazy: imports pandas
 
     df = pd.DataFrame(rows)
     first = ["eid", "name"] + [c for c, _, _ in TRUTH_COLUMNS]
@@ -110,8 +113,6 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
     paths, rows = [], []
     jobs = [(s, vs, variants, str(out), i) for s, vs, i in all_visits]
     if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
 
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             results = pool.map(_zip_one, jobs)
@@ -132,8 +133,7 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
 
 
 def _fast_one(args):
-    from mimir.cache.store import Cache, CacheEntry
-    from mimir.pipeline.allocator import tune_allocator
+    from mimir.pipeline.allocator import tune_allocator  # lazy: imports cv2
 
     tune_allocator()
     subject, seed, cache_root, instance = args
@@ -163,8 +163,6 @@ def generate_fast_cohort(out_dir: str | os.PathLike, n: int, seed: int, workers:
                                                         follow_up)]
     rows = []
     if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
 
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             for row in pool.map(_fast_one, jobs, chunksize=4):

@@ -125,7 +125,7 @@ def fast_subject(subject: PhantomSubject, seed: int, knee_cut: bool = False,
 
 def fast_image(subject: PhantomSubject, seed: int, knee_cut: bool = False):
     """The 2D image (uint8, (3, 256, 256)) and truth of a subject via the fast path."""
-    from mimir.pipeline.subject import process_volumes
+    from mimir.pipeline.subject import process_volumes  # lazy: imports cv2
 
     fs = fast_subject(subject, seed, knee_cut=knee_cut)
     image, _ = process_volumes(fs.water, fs.fat)

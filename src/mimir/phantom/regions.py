@@ -32,7 +32,7 @@ def tissue_labels(subject: PhantomSubject, affine: np.ndarray, shape: tuple) -> 
 
 def projected_mask(mask: np.ndarray) -> np.ndarray:
     """A boolean volume (X, Y, Z) projected into the 2D image layout (256 x 256)."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     m = crop_table(np.asarray(mask, dtype=bool))
     halves = [np.rot90(m.any(axis=1)), np.rot90(m.any(axis=0))]
@@ -45,7 +45,7 @@ def image_and_masks(subject: PhantomSubject, seed: int,
     """The subject's 2D image (fast path, as ``mimir phantom --fast`` caches it) and,
     per tissue name, its mask in that image (256 x 256, bool); ``body`` is every tissue
     but air and the table."""
-    from mimir.pipeline.subject import process_volumes
+    from mimir.pipeline.subject import process_volumes  # lazy: imports cv2
 
     fs = fast_subject(subject, seed, with_truth=False)
     if fs.affine is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mimir.phantom.anatomy import render, signals
+from mimir.phantom.anatomy import LANDMARKS, render, signals
 from mimir.phantom.dicomwrite import encode_slice
 from mimir.phantom.geometry import (
     CONTRASTS,
@@ -260,7 +260,6 @@ def knee_cut_subject(subject: PhantomSubject,
     """The subject positioned so its knees lie ``KNEE_BELOW_FOV_MM`` below the last slice
     (the ``knee_cut`` variant: incomplete coverage). Subjects whose knees already lie that
     low are left as they are."""
-    from mimir.phantom.anatomy import LANDMARKS
 
     fov_bottom = min(s.z_top - (s.n - 1) * s.dz for s in stations)
     drop = (LANDMARKS["chin"] - LANDMARKS["knee"]) * subject.height_cm * 10.0

@@ -36,6 +36,7 @@ from mimir.pipeline.worker import (  # re-exported: the worker's task and its re
     watch_parent,
     write_volumes,
 )
+from mimir.qc.flags import qc_table
 from mimir.reading.archive import subject_name
 
 __all__ = ["WATCH_INTERVAL", "BatchSummary", "Record", "iter_preprocess", "preprocess_batch",
@@ -238,7 +239,6 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
 
 def write_qc(folder: Path, cache: Cache, records: list[Record]) -> None:
     """Merge the QC flags of this run's subjects into the folder's ``qc.csv``."""
-    from mimir.qc.flags import qc_table
 
     names = [r.name for r in records if r.status in ("done", "cached")]
     table = qc_table(cache, names)

@@ -21,7 +21,8 @@ Physical bounds (what a human body in this scanner can span; ukb-20201-format.md
 
 The fused grid must also be large enough for the image the procedure makes from it: more
 than 2 x 4 slices (4 are dropped at each end) and more than 22 rows (the table is
-cropped), else no image exists.
+cropped), else no image exists; and each station must keep more slices than the overlaps
+it is blended over, else the blend has no slice to read.
 
 Memory bound (``Limits.max_fused_voxels``): the fused grid, the placed stations
 together, and any one station while it is resampled (the product over its axes of the
@@ -34,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from mimir.errors import SubjectError
-from mimir.fusion.fuse import END_SLICES_DROPPED
+from mimir.fusion.fuse import END_SLICES_DROPPED, trim_overlaps
 from mimir.fusion.placement import OUTPUT_SPACING, Placement, place_stations
 from mimir.fusion.stations import Station, StationSet
 from mimir.limits import DEFAULT_LIMITS, Limits
@@ -122,6 +123,29 @@ def resampling_voxels(dims: np.ndarray, W_size: np.ndarray) -> np.ndarray:
     return np.where(np.all(W_size > 0, axis=1), out, 0)
 
 
+def check_overlaps(pl: Placement) -> None:
+    """Check that every station keeps more slices than each overlap it is blended over.
+
+    The blend of two neighbours (section 6.2) reads slice ``o`` of the lower station and
+    slice ``n - 1 - o`` of the upper one, ``o`` being their overlap after trimming: a
+    station of ``o`` slices or fewer leaves nothing to blend with. (Protocol stations
+    have 44 to 72 slices and overlaps of at most 8.)
+
+    Raises
+    ------
+    SubjectError
+        ``implausible geometry``.
+    """
+    trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)
+    kept = trim.W_size[:, 2]
+    for i, o in enumerate(trim.overlaps):
+        for k in (i, i + 1):
+            if 0 < o and kept[k] <= o:
+                raise _implausible(f"stations {i + 1} and {i + 2} overlap by {o} slices, but "
+                                   f"station {k + 1} keeps only {int(kept[k])}: too few "
+                                   "to blend the overlap")
+
+
 def check_placement(pl: Placement, dims: np.ndarray, limits: Limits) -> None:
     """Check the fused grid's extent and the voxel counts fusion will allocate.
 
@@ -151,6 +175,7 @@ def check_placement(pl: Placement, dims: np.ndarray, limits: Limits) -> None:
         if voxels > cap:
             raise _implausible(f"{what} would hold {voxels} voxels, more than the limit of "
                                f"{cap} (--max-fused-voxels)")
+    check_overlaps(pl)
 
 
 def check_geometry(ss: StationSet, limits: Limits = DEFAULT_LIMITS) -> None:

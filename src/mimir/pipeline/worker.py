@@ -11,6 +11,7 @@ second shorter on the benchmark machine.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mimir.atomic import atomic_path
 from mimir.cache.store import Cache, CacheEntry, CacheError
 from mimir.errors import NO_SPACE, Kind, SubjectError, disk_full, failure_row
 from mimir.limits import DEFAULT_LIMITS, Limits
+from mimir.logs import capture_library_warnings
 from mimir.notes import Note
 from mimir.pipeline.allocator import tune_allocator
 from mimir.pipeline.subject import preprocess_subject
@@ -46,9 +49,7 @@ class Record:
 
 def write_volumes(volumes: dict, folder: Path, name: str) -> None:
     """Write fused water, fat, fat fraction and mask as NIfTI (atomically)."""
-    import nibabel as nib
-
-    from mimir.atomic import atomic_path
+    import nibabel as nib  # lazy: nibabel loads only where it is used
 
     folder.mkdir(parents=True, exist_ok=True)
     for key, dtype in (("water", np.float32), ("fat", np.float32), ("ff", np.float32),
@@ -106,9 +107,6 @@ def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
     signal, Linux's ``PR_SET_PDEATHSIG``, fires when the *thread* that started the
     worker ends, which in ``infer`` is a short-lived thread, so it is not used.)
     """
-    import threading
-
-    from mimir.logs import capture_library_warnings
 
     capture_library_warnings()  # as the parent: to the log, on the terminal with -v
 

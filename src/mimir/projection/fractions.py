@@ -38,7 +38,7 @@ def otsu_thresholds_reference(volume: np.ndarray) -> np.ndarray:
     """``threshold_otsu`` of each coronal plane ``volume[:, y, :]``, plane by plane."""
     # lazy on purpose: scikit-image (and SciPy's ndimage) take about 0.4 s to import,
     # and only this rare fallback (volumes not float64, non-finite values) needs them
-    from skimage.filters import threshold_otsu
+    from skimage.filters import threshold_otsu  # lazy: scikit-image loads only where it is used
 
     return np.array([threshold_otsu(volume[:, y, :]) for y in range(volume.shape[1])],
                     dtype=np.float64)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mimir.atomic import atomic_path
+from mimir.cache.store import load_image
 from mimir.projection.image2d import CHANNELS
 
 
@@ -27,8 +29,10 @@ def channels_figure(image: np.ndarray, title: str | None = None):
     matplotlib.figure.Figure
         With an Agg canvas.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import (
+        FigureCanvasAgg,  # lazy: matplotlib loads only where it is used
+    )
+    from matplotlib.figure import Figure  # lazy: matplotlib loads only where it is used
 
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
@@ -57,8 +61,6 @@ def save_channels_png(image_or_path, output: str | os.PathLike, title: str | Non
     dpi : int
         Resolution (the figure is 12 x 4.6 inches).
     """
-    from mimir.atomic import atomic_path
-    from mimir.cache.store import load_image
 
     if isinstance(image_or_path, np.ndarray):
         img = image_or_path

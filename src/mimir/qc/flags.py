@@ -14,8 +14,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from mimir.cache.store import CacheError
 from mimir.notes import code_of
 from mimir.qc.facts import SubjectFacts
+from mimir.reading.archive import id_columns
 
 if TYPE_CHECKING:
     import pandas
@@ -177,10 +179,7 @@ def qc_table(cache, names: list[str]) -> pandas.DataFrame:
     qc_flags, qc_detail, warning_codes (the codes of the subject's warnings, see
     :mod:`mimir.notes`, ``;``-separated) and one boolean per flag). Subjects cached
     without QC facts get an empty ``qc_pass`` and ``qc_flags`` = ``unknown``."""
-    import pandas as pd
-
-    from mimir.cache.store import CacheError
-    from mimir.reading.archive import id_columns
+    import pandas as pd  # lazy: pandas loads only where it is used
 
     rows = []
     for n in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +24,6 @@ def is_output_folder(folder: Path) -> bool:
 def recorded_cache(folder: Path) -> Path | None:
     """The cache an output folder's run recorded (``run.json``, else its state; a merged
     folder: its first shard's), or None."""
-    import json
 
     for rel in ("run.json", ".mimir/state.json", "merged.json"):
         p = folder / rel
@@ -101,10 +101,10 @@ def cohort_qc(folder: str | os.PathLike, cache: str | os.PathLike | None = None
 def flagged_grid(cache: Cache, table: pd.DataFrame, output: str | os.PathLike,
                  limit: int = 48) -> Path | None:
     """A PNG grid of the flagged subjects' 2D images (water | fat | fat fraction)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only where it is used
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads only where it is used
 
     flagged = table[table["qc_flags"].fillna("") != ""].head(limit)
     if flagged.empty:

@@ -61,7 +61,7 @@ def eid_instance(name: str) -> tuple[int | None, int | None]:
 def id_columns(names) -> dict:
     """``eid`` and ``instance`` columns (nullable integers) for a list of subject names,
     placed after ``name`` in every per-subject table."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas loads only where it is used
 
     pairs = [eid_instance(n) for n in names]
     return {"eid": pd.array([p[0] for p in pairs], dtype="Int64"),

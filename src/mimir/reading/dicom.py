@@ -295,7 +295,7 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
 
 
 def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
-    import pydicom
+    import pydicom  # lazy: pydicom loads only where it is used
 
     try:
         ds = pydicom.dcmread(io.BytesIO(buf), force=True, stop_before_pixels=not with_pixels)

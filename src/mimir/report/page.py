@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -122,7 +123,6 @@ def esc(value) -> str:
 def fmt(v, digits: int = 4) -> str:
     """A number for people: integers with thousands separators, other numbers with
     ``digits`` significant digits (no exponent below 10^6); ``-`` for missing values."""
-    import numbers
 
     if v is None or isinstance(v, (bool, str)):
         return "-" if v is None else str(v)

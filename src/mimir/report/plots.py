@@ -26,8 +26,10 @@ DPI = 90
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import (
+        FigureCanvasAgg,  # lazy: matplotlib loads only where it is used
+    )
+    from matplotlib.figure import Figure  # lazy: matplotlib loads only where it is used
 
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -134,7 +136,7 @@ def target_figure(values, sd, groups=None, axis_label: str = "", unit: str = "",
     ax2.set_xlabel(f"predicted sd {u}" if u.startswith("(") or not u
                    else f"predicted sd ({u})", fontsize=9)
     ax2.tick_params(labelsize=8)
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # lazy: matplotlib loads only where it is used
 
     for a, k in ((ax, 7), (ax2, 4)):
         a.xaxis.set_major_locator(MaxNLocator(k))
@@ -181,7 +183,7 @@ def truth_figure(truth, pred, lower, upper, axis_label: str) -> bytes:
     ax.set_xlabel(f"truth: {axis_label}", fontsize=8)
     ax.set_ylabel("prediction", fontsize=8)
     ax.tick_params(labelsize=7)
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # lazy: matplotlib loads only where it is used
 
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))

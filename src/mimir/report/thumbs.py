@@ -51,7 +51,7 @@ def thumbnail(image: np.ndarray, size: int = 128, step: int = 4) -> np.ndarray:
         f = h // size
         small = image.reshape(c, size, f, size, f).mean(axis=(2, 4))
     else:
-        import cv2
+        import cv2  # lazy: OpenCV loads only where it is used
 
         small = np.stack([cv2.resize(ch, (size, size), interpolation=cv2.INTER_AREA)
                           for ch in image])
@@ -61,7 +61,7 @@ def thumbnail(image: np.ndarray, size: int = 128, step: int = 4) -> np.ndarray:
 
 def png_bytes(gray: np.ndarray) -> bytes:
     """Encode a 2D uint8 array as a greyscale PNG."""
-    import cv2
+    import cv2  # lazy: OpenCV loads only where it is used
 
     # level 6 with the filtered strategy: as small as level 9 here, seven times faster
     ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 6,

@@ -39,7 +39,7 @@ class WeightAverage:
 
     def update(self, net) -> None:
         """Add the current weights of ``net`` to the mean."""
-        import torch
+        import torch  # lazy: torch loads only where it is used
 
         with torch.no_grad():
             cur = net.state_dict()
@@ -80,7 +80,7 @@ def recompute_batchnorm(net, images: np.ndarray, device, rng: np.random.Generato
     batch_size : int
         Images per forward pass.
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:

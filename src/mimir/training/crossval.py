@@ -43,12 +43,17 @@ import pandas as pd
 
 from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
+from mimir.inference.engine import pick_device, run_network
 from mimir.inference.ensemble import mixture
+from mimir.modules.catalogue import match
+from mimir.modules.network import network_from_state
+from mimir.modules.snapshot import load_state_dict
 from mimir.output.dictionary import write_dictionary
 from mimir.training import metrics as M
 from mimir.training.data import Dataset, load_dataset
 from mimir.training.dictionary import crossval_dictionary
 from mimir.training.ensemble import common_snapshots, member_runs, train_members
+from mimir.training.init import resolve_init
 from mimir.training.train import TrainConfig, run_complete
 
 
@@ -62,11 +67,7 @@ def _fold_progress(on_progress, k: int):
 def predict_snapshot(run_dir: Path, snapshot: Path, data: Dataset, device: str = "cpu",
                      batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Means and variances (label units, uncalibrated) of a run's snapshot on ``data``."""
-    import torch
-
-    from mimir.inference.engine import run_network
-    from mimir.modules.network import network_from_state
-    from mimir.modules.snapshot import load_state_dict
+    import torch  # lazy: torch loads only where it is used
 
     cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     backbone = cfg["config"]["backbone"]
@@ -130,7 +131,6 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
     dict
         ``metrics`` (DataFrame), ``calibration`` (dict target -> factor), ``folds_done``.
     """
-    from mimir.inference.engine import pick_device
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,6 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
         raise UsageError(f"fold range {first}-{last} outside 1-{K}")
     if calibration not in M.CALIBRATION_METHODS:
         raise UsageError(f"--calibration must be one of {', '.join(M.CALIBRATION_METHODS)}")
-    from mimir.training.init import resolve_init
 
     resolve_init(config.init, config.backbone, config.init_weights, log)  # before any data
     write_text(out / "crossval.json", json.dumps({"k": K, "targets": targets,
@@ -236,7 +235,6 @@ def published_figures(info: dict) -> dict:
     """Per target column: the published cross-validation figures of the target it
     matches (by UK Biobank field, else by name; :mod:`mimir.modules.catalogue`), or
     empty values."""
-    from mimir.modules.catalogue import match
 
     res = {}
     for t, about in info.items():
@@ -272,7 +270,7 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
         The formula of the ``icc`` column (:data:`mimir.training.metrics.ICC_FORMULAS`);
         ``icc_textbook`` and ``icc_published`` hold both.
     """
-    from mimir.training.report import write_plots, write_report
+    from mimir.training.report import write_plots, write_report  # lazy: imports pandas
 
     if calibration not in M.CALIBRATION_METHODS:
         raise UsageError(f"--calibration must be one of {', '.join(M.CALIBRATION_METHODS)}")
@@ -337,7 +335,7 @@ def evaluate(out: Path, table: pd.DataFrame, targets: list[str], K: int,
     members = len(member_runs(out / f"fold_{done[0]}"))
     comparison, extra = None, ""
     if members > 1:
-        from mimir.training.ensemble_eval import compare, comparison_html
+        from mimir.training.ensemble_eval import compare, comparison_html  # lazy: imports pandas
 
         comparison = compare(out, table, targets, done, members, last, calibration)
         extra = comparison_html(comparison, info, "plots/ensemble_sparsification.png")

@@ -127,7 +127,7 @@ def translate_torch(batch, shifts):
     batch : Tensor, (N, C, H, W)
     shifts : Tensor of int64, (N, 2)
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     N, C, H, W = batch.shape
     dev = batch.device
@@ -160,7 +160,7 @@ class BatchSource:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, device,
                  hold: bool | None = None):
-        import torch
+        import torch  # lazy: torch loads only where it is used
 
         self.device = torch.device(device)
         self.images: Any = images  # an ndarray, or a tensor when held on the device
@@ -178,7 +178,7 @@ class BatchSource:
     def batch(self, idx: np.ndarray, shifts: np.ndarray | None):
         """(x, y): float32 channels-last images and labels of subjects ``idx``, each
         translated by ``shifts`` (None: not translated)."""
-        import torch
+        import torch  # lazy: torch loads only where it is used
 
         if self.on_device:
             i = torch.from_numpy(idx).to(self.device, non_blocking=True)

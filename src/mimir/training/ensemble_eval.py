@@ -18,6 +18,7 @@ Written to ``ensemble_comparison.csv`` and ``plots/ensemble_sparsification.png``
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -125,9 +126,8 @@ def _plot(path: Path, targets: list[str], truth: pd.DataFrame, single: pd.DataFr
 def comparison_html(df: pd.DataFrame, info: dict, plot: str | None) -> str:
     """The report's section: the comparison table, and the sparsification figure
     (``plot``: its path relative to the page)."""
-    import html
 
-    from mimir.training.report import cell
+    from mimir.training.report import cell  # lazy: imports pandas
 
     head = ["target (field) [unit]", "model"] + COMPARISON_COLUMNS
     body = "".join(

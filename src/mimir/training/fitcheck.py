@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from mimir.inference.ensemble import mixture
+
 #: Largest tolerated mean error on the training subjects, in calibrated predicted sds.
 MAX_OFFSET = 1.0
 
@@ -97,9 +99,8 @@ def training_fit(run_dir: str | os.PathLike, snapshot: str | os.PathLike,
     DataFrame
         :func:`fit_table` of the sample.
     """
-    from mimir.inference.ensemble import mixture
-    from mimir.training.crossval import predict_snapshot
-    from mimir.training.data import load_dataset
+    from mimir.training.crossval import predict_snapshot  # lazy: imports pandas
+    from mimir.training.data import load_dataset  # lazy: imports pandas
 
     pairs = members or [(Path(run_dir), Path(snapshot))]
     cfg = json.loads((pairs[0][0] / "config.json").read_text(encoding="utf-8"))

@@ -59,7 +59,7 @@ class InitSource:
 
 def imagenet_url(backbone: str) -> tuple[str, str]:
     """(weights name, download address) of the backbone's ImageNet weights."""
-    import torchvision
+    import torchvision  # lazy: torchvision loads only where it is used
 
     try:
         enum = torchvision.models.get_model_weights(backbone)
@@ -71,14 +71,14 @@ def imagenet_url(backbone: str) -> tuple[str, str]:
 
 def checkpoint_dir() -> Path:
     """torch's cache of downloaded weights (honours ``TORCH_HOME``)."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def _download(url: str, dst: Path) -> None:
     """Fetch ``url`` into ``dst`` (checked against the hash prefix in the file name)."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     match = torch.hub.HASH_REGEX.search(dst.name)
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ def gaussian_nll(output, labels):
     -------
     Tensor (scalar)
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     N, T = labels.shape
     o = output.view(N, T, 2)

@@ -30,6 +30,7 @@ from mimir.modules.format import (
     file_sha256,
 )
 from mimir.modules.members import ENSEMBLE_FORMAT_VERSION, member_file
+from mimir.modules.snapshot import load_state_dict
 from mimir.training.ensemble import common_snapshots, ensemble_config, member_runs
 
 
@@ -104,9 +105,7 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
         The run's image cache and target table: run the training-fit check of the
         packaged snapshot and record it under ``provenance.training_fit``.
     """
-    import torch
-
-    from mimir.modules.snapshot import load_state_dict
+    import torch  # lazy: torch loads only where it is used
 
     run = Path(run_dir)
     out = Path(out_dir)
@@ -153,7 +152,7 @@ def create_module(run_dir: str | os.PathLike, out_dir: str | os.PathLike, meta: 
     if cache is not None:
         if table is None:
             raise UsageError("the training-fit check needs the target table")
-        from mimir.training.fitcheck import MAX_OFFSET, training_fit
+        from mimir.training.fitcheck import MAX_OFFSET, training_fit  # lazy: imports scipy, pandas
 
         fit = {"max_offset_sd": MAX_OFFSET,
                "targets": training_fit(run, snaps[it], cache, table, factors,

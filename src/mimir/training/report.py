@@ -21,10 +21,10 @@ BLAND_ALTMAN = "difference = prediction - reference (positive: the prediction is
 
 
 def pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only where it is used
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads only where it is used
 
     return plt
 

@@ -36,9 +36,13 @@ import numpy as np
 
 from mimir.atomic import atomic_path, write_text
 from mimir.errors import UsageError
+from mimir.inference.engine import pick_device, set_threads
 from mimir.inference.precision import float32_mode
+from mimir.modules.network import build_network
 from mimir.training.averaging import WeightAverage, bn_sample, recompute_batchnorm
 from mimir.training.data import BatchSource, Dataset, random_shifts
+from mimir.training.init import load_backbone, resolve_init
+from mimir.training.loss import gaussian_nll
 from mimir.training.options import TRAINING_OPTIONS
 
 _D = TRAINING_OPTIONS
@@ -113,7 +117,7 @@ def standardisation(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save(path: Path, obj: dict) -> None:
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -162,12 +166,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
     Path
         The run folder.
     """
-    import torch
-
-    from mimir.inference.engine import pick_device, set_threads
-    from mimir.modules.network import build_network
-    from mimir.training.init import load_backbone, resolve_init
-    from mimir.training.loss import gaussian_nll
+    import torch  # lazy: torch loads only where it is used
 
     if config.ensemble != 1:
         raise UsageError("train() trains one network; an ensemble is trained by "
@@ -305,7 +304,7 @@ def train(data: Dataset, out_dir: str | os.PathLike, config: TrainConfig,
 @contextlib.contextmanager
 def _cudnn_benchmark(on: bool):
     """cuDNN picks the fastest convolution algorithms for the (fixed) batch shape."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = on or before

@@ -35,7 +35,7 @@ def fold_batchnorm(net):
     The same function up to float rounding; returns the same network, modified.
     """
     import torch  # lazy: declaring the backbone must stay cheap
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torch.nn.utils.fusion import fuse_conv_bn_eval  # lazy: torch loads only where it is used
 
     if net.training:
         raise ValueError("fold BatchNorm only into a network in eval mode")

@@ -17,8 +17,8 @@ FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 def build_training(name: str, n_outputs: int):
     """torchvision's ResNet with ``fc = Linear(features, n_outputs)``, randomly
     initialised (no weights are downloaded here; see :mod:`mimir.training.init`)."""
-    import torch
-    import torchvision
+    import torch  # lazy: torch loads only where it is used
+    import torchvision  # lazy: torchvision loads only where it is used
 
     net = getattr(torchvision.models, name)(weights=None)
     net.fc = torch.nn.Linear(FEATURES[name], n_outputs)
@@ -28,9 +28,9 @@ def build_training(name: str, n_outputs: int):
 def build_inference(name: str, n_outputs: int):
     """The prediction ResNet, built on the meta device (no memory, no initialisation):
     load a state dict with ``assign=True``."""
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
-    from mimir.modules.resnet import ResNet
+    from mimir.modules.resnet import ResNet  # lazy: imports torch
 
     with torch.device("meta"):
         return ResNet(name, n_outputs)
@@ -43,7 +43,7 @@ def fold_batchnorm(net):
     the same function up to float rounding (outputs agree to about 1e-6 relative), with
     one pass over the activations fewer per layer. Returns the same network, modified.
     """
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     if net.training:
         raise ValueError("fold BatchNorm only into a network in eval mode")
@@ -60,7 +60,7 @@ def fold_batchnorm(net):
 
 
 def _fold_all(net) -> None:
-    import torch
+    import torch  # lazy: torch loads only where it is used
 
     _fold(net.conv1, net.bn1)
     net.bn1 = torch.nn.Identity()
@@ -79,7 +79,9 @@ def _fold_all(net) -> None:
 def _fold(conv, bn) -> None:
     """Fold ``bn`` into ``conv`` in place: torch's ``fuse_conv_bn_weights`` (the
     arithmetic of ``fuse_conv_bn_eval``) without copying the convolution first."""
-    from torch.nn.utils.fusion import fuse_conv_bn_weights
+    from torch.nn.utils.fusion import (
+        fuse_conv_bn_weights,  # lazy: torch loads only where it is used
+    )
 
     conv.weight, conv.bias = fuse_conv_bn_weights(
         conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
