@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docblock import replace_block  # noqa: E402  (the pages' figure blocks)
 
 
 def cpu_model() -> str:
@@ -149,15 +149,6 @@ def explain_cost(work: Path, backbones: list[str], images: np.ndarray,
     return rows
 
 
-def replace_block(page: Path, text: str) -> None:
-    old = page.read_text(encoding="utf-8")
-    if BEGIN not in old or END not in old:
-        raise SystemExit(f"{page}: no {BEGIN} ... {END} block to replace")
-    head, rest = old.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    page.write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}", encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=16)
@@ -211,9 +202,9 @@ def main() -> None:
            f"{r['passes']:.1f} |" for r in exp])
     print(ens_md, "\n", exp_md, sep="\n")
     if a.write_ensembles:
-        replace_block(a.write_ensembles, ens_md)
+        replace_block(a.write_ensembles, "bench", ens_md)
     if a.write_explain:
-        replace_block(a.write_explain, exp_md)
+        replace_block(a.write_explain, "bench", exp_md)
     if a.json:
         a.json.write_text(json.dumps({"machine": machine, "ensembles": ens, "explain": exp},
                                      indent=1))

@@ -10,11 +10,13 @@ Reads ``ensemble_comparison.csv`` of ``mimir crossval --ensemble K`` (and its
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docblock import replace_block  # noqa: E402  (the pages' figure blocks)
 
 
 def table(cv: Path) -> str:
@@ -55,10 +57,7 @@ def main() -> None:
     text = table(a.cv)
     print(text)
     if a.write:
-        old = a.write.read_text(encoding="utf-8")
-        head, rest = old.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        a.write.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+        replace_block(a.write, "results", text)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docblock import replace_block  # noqa: E402  (the pages' figure blocks)
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "mimir" / "demo_module" / "module_demo"
 #: (target of the demo module, the organ it rests on)
 CASES = [("liverFat", "liver"), ("liverVolume", "liver"), ("VAT", "vat"),
          ("thighMuscle", "liver")]
-BEGIN, END = "<!-- regions:begin -->", "<!-- regions:end -->"
 
 
 def main() -> None:
@@ -72,10 +73,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if a.write:
-        old = a.write.read_text(encoding="utf-8")
-        head, rest = old.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        a.write.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+        replace_block(a.write, "regions", text)
     if a.pictures:
         attr = attrs["liverFat"]
         mean_map = normalised(relevance(attr.mean))

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docblock import replace_block  # noqa: E402  (the pages' figure blocks)
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "mimir" / "demo_module" / "module_demo"
-BEGIN, END = "<!-- pairs:begin -->", "<!-- pairs:end -->"
 
 
 def main() -> None:
@@ -88,10 +89,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if a.write:
-        old = a.write.read_text(encoding="utf-8")
-        head, rest = old.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        a.write.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+        replace_block(a.write, "pairs", text)
 
 
 if __name__ == "__main__":
