@@ -182,7 +182,6 @@ def modules_info(module: str | os.PathLike):
         ``own_*`` and ``published_*`` (``n``, ``icc``, ``r2``, ``mae``,
         ``mape_percent``; MAPE in %).
     """
-
     try:
         m = load_module(resolve(module))
     except ModuleFormatError as exc:

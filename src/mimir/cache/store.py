@@ -263,7 +263,6 @@ class Cache:
 
 
 def _read_header(fh, path) -> tuple[tuple, np.dtype]:
-
     try:
         version = npy.read_magic(fh)
         if version == (1, 0):

@@ -90,7 +90,6 @@ class _LineProgress(Progress):
         self.unit = unit
 
     def refresh(self) -> None:
-
         now = time.monotonic()
         if now - self._last < self.every:
             return

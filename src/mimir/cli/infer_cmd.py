@@ -132,7 +132,6 @@ def modules_list():
 
 
 def _num(v, digits: int = 3) -> str:
-
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, int):

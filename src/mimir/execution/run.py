@@ -102,7 +102,6 @@ def load_modules(specs: list) -> tuple[list, list]:
     UsageError
         For the first module that cannot be read, or two modules sharing a name.
     """
-
     modules: list = []
     for spec in specs:
         try:
@@ -325,7 +324,6 @@ def module_record(m) -> dict:
     """What ``run.json`` keeps of a module's targets for the report and the dictionary:
     per target its unit, UK Biobank field and the module's own cross-validation figures
     (module.json), where it has them."""
-
     own = own_accuracy(m)
     return {"target_info": [{"name": t.name, "unit": t.unit, "field": t.field,
                              "own": own.get(t.name)} for t in m.targets]}

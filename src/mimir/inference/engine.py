@@ -43,10 +43,8 @@ def pick_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-
         raise UsageError("--device cuda asked for, but no CUDA GPU is available")
     if device not in ("cpu",) and not device.startswith("cuda"):
-
         raise UsageError(f"unknown device {device!r} (auto, cpu or cuda)")
     return device
 

@@ -267,7 +267,6 @@ def install(source: str | os.PathLike, name: str | None = None,
     Module
         The installed module.
     """
-
     source = Path(source)
     if not source.exists():
         raise UsageError(f"{source} does not exist")

@@ -82,7 +82,6 @@ def check_head(state: dict, backbone: str, n_targets: int, where: str | os.PathL
     ModuleFormatError
         Naming the shape found and the one ``metadata.txt`` needs.
     """
-
     bb = backbones.get(backbone)
     for key, want in ((f"{bb.head}.weight", (2 * n_targets, bb.features)),
                       (f"{bb.head}.bias", (2 * n_targets,))):

@@ -105,7 +105,6 @@ def write_changes(out, table: pd.DataFrame, level: float,
                   float_format: str | None = None):
     """Write ``OUT/changes.csv`` atomically when the table holds an eid at two instances;
     returns its path, or None (nothing written) when it holds none."""
-
     df = changes_table(table, level)
     if df.empty:
         return None

@@ -151,7 +151,6 @@ def describe(table: str, columns: Iterable[str], modules: Iterable = (),
     thresholds : dict, optional
         (module, target) -> the sd threshold of ``_uncertain``.
     """
-
     index = target_index(modules)
     meanings = meanings or {}
     rows = []

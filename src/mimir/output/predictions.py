@@ -77,7 +77,6 @@ def combined_table(modules, results: dict, level: float, qc: pd.DataFrame | None
     order : callable, optional
         Sort key of the rows (default: by name).
     """
-
     labels = target_labels(modules)
     lab = level_label(level)
     names = sorted({n for ns, _, _ in results.values() for n in ns} | set(extra_names),

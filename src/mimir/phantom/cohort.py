@@ -113,7 +113,6 @@ def generate_cohort(out_dir: str | os.PathLike, n: int, seed: int,
     paths, rows = [], []
     jobs = [(s, vs, variants, str(out), i) for s, vs, i in all_visits]
     if workers > 1:
-
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             results = pool.map(_zip_one, jobs)
             for path, row in results:
@@ -163,7 +162,6 @@ def generate_fast_cohort(out_dir: str | os.PathLike, n: int, seed: int, workers:
                                                         follow_up)]
     rows = []
     if workers > 1:
-
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             for row in pool.map(_fast_one, jobs, chunksize=4):
                 rows.append(row)

@@ -260,7 +260,6 @@ def knee_cut_subject(subject: PhantomSubject,
     """The subject positioned so its knees lie ``KNEE_BELOW_FOV_MM`` below the last slice
     (the ``knee_cut`` variant: incomplete coverage). Subjects whose knees already lie that
     low are left as they are."""
-
     fov_bottom = min(s.z_top - (s.n - 1) * s.dz for s in stations)
     drop = (LANDMARKS["chin"] - LANDMARKS["knee"]) * subject.height_cm * 10.0
     chin_z = fov_bottom - KNEE_BELOW_FOV_MM + drop

@@ -239,7 +239,6 @@ def preprocess_batch(paths: list[Path], cache_dir: str | os.PathLike, workers: i
 
 def write_qc(folder: Path, cache: Cache, records: list[Record]) -> None:
     """Merge the QC flags of this run's subjects into the folder's ``qc.csv``."""
-
     names = [r.name for r in records if r.status in ("done", "cached")]
     table = qc_table(cache, names)
     merge_records(folder / "qc.csv", table.to_dict("records"), set(names),

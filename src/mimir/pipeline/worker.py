@@ -107,7 +107,6 @@ def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
     signal, Linux's ``PR_SET_PDEATHSIG``, fires when the *thread* that started the
     worker ends, which in ``infer`` is a short-lived thread, so it is not used.)
     """
-
     capture_library_warnings()  # as the parent: to the log, on the terminal with -v
 
     def watch():

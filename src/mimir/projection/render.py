@@ -61,7 +61,6 @@ def save_channels_png(image_or_path, output: str | os.PathLike, title: str | Non
     dpi : int
         Resolution (the figure is 12 x 4.6 inches).
     """
-
     if isinstance(image_or_path, np.ndarray):
         img = image_or_path
         name = title or ""

@@ -24,7 +24,6 @@ def is_output_folder(folder: Path) -> bool:
 def recorded_cache(folder: Path) -> Path | None:
     """The cache an output folder's run recorded (``run.json``, else its state; a merged
     folder: its first shard's), or None."""
-
     for rel in ("run.json", ".mimir/state.json", "merged.json"):
         p = folder / rel
         if not p.is_file():

@@ -123,7 +123,6 @@ def esc(value) -> str:
 def fmt(v, digits: int = 4) -> str:
     """A number for people: integers with thousands separators, other numbers with
     ``digits`` significant digits (no exponent below 10^6); ``-`` for missing values."""
-
     if v is None or isinstance(v, (bool, str)):
         return "-" if v is None else str(v)
     if isinstance(v, numbers.Integral):

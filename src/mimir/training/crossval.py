@@ -131,7 +131,6 @@ def crossval(cache: str | os.PathLike, table: pd.DataFrame, targets: list[str],
     dict
         ``metrics`` (DataFrame), ``calibration`` (dict target -> factor), ``folds_done``.
     """
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     K = len(folds)
@@ -235,7 +234,6 @@ def published_figures(info: dict) -> dict:
     """Per target column: the published cross-validation figures of the target it
     matches (by UK Biobank field, else by name; :mod:`mimir.modules.catalogue`), or
     empty values."""
-
     res = {}
     for t, about in info.items():
         p = match(about["name"], about["field"])

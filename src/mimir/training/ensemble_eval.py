@@ -126,7 +126,6 @@ def _plot(path: Path, targets: list[str], truth: pd.DataFrame, single: pd.DataFr
 def comparison_html(df: pd.DataFrame, info: dict, plot: str | None) -> str:
     """The report's section: the comparison table, and the sparsification figure
     (``plot``: its path relative to the page)."""
-
     from mimir.training.report import cell  # lazy: imports pandas
 
     head = ["target (field) [unit]", "model"] + COMPARISON_COLUMNS
