@@ -24,6 +24,7 @@ from mimir.modules.format import MAX_TARGETS, load_module
 from mimir.modules.registry import install
 from mimir.modules.snapshot import check_head
 from tests.modules.module_factory import THREE_TARGETS, write_module
+from tests.zipbytes import central_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,19 +164,8 @@ def _zip(good: Path, path: Path) -> Path:
     return path
 
 
-def _central(data: bytearray, member: str) -> int:
-    """Offset of ``member``'s central directory entry."""
-    i = 0
-    while True:
-        i = data.index(b"PK\x01\x02", i)
-        n = struct.unpack_from("<H", data, i + 28)[0]
-        if data[i + 46:i + 46 + n].decode() == member:
-            return i
-        i += 4
-
-
 def _damage(data: bytearray, how: str) -> None:
-    c = _central(data, "module_good/snapshot.pth.tar")
+    c = central_entry(data, "module_good/snapshot.pth.tar")
     if how == "bad_crc":
         struct.pack_into("<I", data, c + 16, struct.unpack_from("<I", data, c + 16)[0] ^ 1)
     elif how == "larger_than_declared":

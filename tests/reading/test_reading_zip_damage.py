@@ -15,16 +15,7 @@ from mimir.pipeline.batch import preprocess_batch
 from mimir.reading.archive import SubjectArchive
 from mimir.reading.slices import read_water_fat
 from tests.reading.test_reading_archive import small_subject, write_zip
-
-
-def _central(data: bytearray, member: str) -> int:
-    i = 0
-    while True:
-        i = data.index(b"PK\x01\x02", i)
-        n = struct.unpack_from("<H", data, i + 28)[0]
-        if data[i + 46:i + 46 + n].decode() == member:
-            return i
-        i += 4
+from tests.zipbytes import central_entry
 
 
 def _damaged(tmp_path, how: str):
@@ -34,7 +25,7 @@ def _damaged(tmp_path, how: str):
         e = data.rindex(b"PK\x05\x06")
         struct.pack_into("<I", data, e + 16, struct.unpack_from("<I", data, e + 16)[0] + 999)
     else:
-        c = _central(data, "s3_1.dcm")
+        c = central_entry(data, "s3_1.dcm")
         field = 16 if how == "bad_crc" else 24
         value = struct.unpack_from("<I", data, c + field)[0]
         struct.pack_into("<I", data, c + field, value ^ 1 if how == "bad_crc" else value // 2)

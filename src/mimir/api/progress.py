@@ -21,9 +21,17 @@ def _live_console() -> Console | None:
     return console if console.is_jupyter or console.is_terminal else None
 
 
-def _bar(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+@contextmanager
+def _live_bar(enabled: bool) -> Iterator[Progress | None]:
+    """A running progress display on a console that can draw it in place; None when
+    disabled or when nowhere to draw."""
+    console = _live_console() if enabled else None
+    if console is None:
+        yield None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        yield bar
 
 
 @contextmanager
@@ -31,12 +39,12 @@ def infer_progress(enabled: bool) -> Iterator[dict]:
     """Hooks for :func:`mimir.api.infer` (``on_start``, ``on_preprocessed``,
     ``on_module``) drawing a bar for preprocessing and one per module; {} when disabled
     or when nowhere to draw."""
-    console = _live_console() if enabled else None
-    if console is None:
-        yield {}
-        return
-    tasks: dict = {}
-    with _bar(console) as bar:
+    with _live_bar(enabled) as bar:
+        if bar is None:
+            yield {}
+            return
+        tasks: dict = {}
+
         def on_start(n_pre: int, n_pred: int) -> None:
             tasks["pre"] = bar.add_task("preprocess", total=n_pre)
             tasks["_total"] = n_pred
@@ -54,12 +62,11 @@ def infer_progress(enabled: bool) -> Iterator[dict]:
 def preprocess_progress(enabled: bool) -> Iterator[dict]:
     """Hooks for :func:`mimir.api.preprocess` (``on_start``, ``on_record``); {} when
     disabled or when nowhere to draw."""
-    console = _live_console() if enabled else None
-    if console is None:
-        yield {}
-        return
-    tasks: dict = {}
-    with _bar(console) as bar:
+    with _live_bar(enabled) as bar:
+        if bar is None:
+            yield {}
+            return
+        tasks: dict = {}
         yield {"on_start": lambda n: tasks.setdefault("t", bar.add_task("preprocess",
                                                                          total=n)),
                "on_record": lambda _r: bar.advance(tasks["t"])}
