@@ -1,11 +1,13 @@
-"""CPU inference engines side by side for a ResNet50 module at fp32 (one thread).
+"""CPU inference engines side by side for a ResNet50 module at fp32.
 
-``python benchmarks/engines.py [--reps N]``: eager torchvision, MIMIR's engine (the
+``python benchmarks/engines.py [--reps N] [--threads T] [--batch B]``: eager torchvision, MIMIR's engine (the
 fused oneDNN path and the plain module path), TorchScript frozen and optimised for
 inference, TorchScript with oneDNN Graph fusion, ``torch.compile`` (Inductor, frozen
 weights), and ONNX Runtime and OpenVINO where they are installed. Every engine runs the
-same 16 images, 4 per forward pass, on one thread; the table gives images per second of
-process CPU time (the shared benchmark machine's wall clock depends on other work), the
+same 16 images, B per forward pass (default 4), on T threads (default 1); with one thread
+the table gives images per second of process CPU time (the shared benchmark machine's
+wall clock depends on other work), with more it gives wall clock (CPU time would add the
+threads up); then the
 start-up cost (tracing, compiling, converting) and the largest relative difference of
 the outputs to eager fp32. The figures behind docs/inference-engines.md.
 """
@@ -30,13 +32,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
+    ap.add_argument("--threads", type=int, default=1, help="threads of every engine")
+    ap.add_argument("--batch", type=int, default=4, help="images per forward pass")
     args = ap.parse_args()
     import torchvision
 
     from mimir.inference.engine import EngineOptions, LoadedModule
     from mimir.modules.format import load_module
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     work = Path(tempfile.mkdtemp(prefix="mimir-engines-"))
     mod = make_module(work / "module_bench0")
     state = torch.load(mod / "snapshot.pth.tar", weights_only=True)["state_dict"]
@@ -47,7 +52,7 @@ def main() -> int:
     images = np.random.default_rng(0).integers(0, 256, (16, 3, 256, 256), dtype=np.uint8)
     x = torch.from_numpy(images).float()
     xcl = x.contiguous(memory_format=torch.channels_last)
-    B = 4
+    B = args.batch
 
     def batches(fn, t=x):
         return lambda: np.concatenate([np.asarray(fn(t[i:i + B])) for i in range(0, 16, B)])
@@ -110,7 +115,7 @@ def main() -> int:
             torch.onnx.export(eager, x[:B], str(path), input_names=["x"],
                               dynamic_axes={"x": {0: "n"}}, dynamo=False)
             so = ort.SessionOptions()
-            so.intra_op_num_threads = 1
+            so.intra_op_num_threads = args.threads
             s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             return batches(lambda t: s.run(None, {"x": t.numpy()})[0])
 
@@ -124,7 +129,7 @@ def main() -> int:
             core = ov.Core()
             net = ov.convert_model(eager, example_input=x[:B])
             c = core.compile_model(net, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
-                                                "INFERENCE_NUM_THREADS": 1})
+                                                "INFERENCE_NUM_THREADS": args.threads})
             req = c.create_infer_request()
             return batches(lambda t: req.infer({0: t.numpy()})[0].copy())
 
@@ -136,13 +141,15 @@ def main() -> int:
     times: dict = {k: [] for k in engines}
     for _ in range(args.reps):
         for k, fn in engines.items():
-            c0 = time.process_time()
+            c0 = clock()
             fn()
-            times[k].append(time.process_time() - c0)
+            times[k].append(clock() - c0)
     base = 16 / min(times[next(iter(times))])
+    what = "1 thread, CPU time" if args.threads == 1 else f"{args.threads} threads, wall clock"
     print(f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}; "
-          f"torch {torch.__version__}\n")
-    print("| engine | images/s (1 thread, CPU time) | against eager | start-up (s) | "
+          f"torch {torch.__version__}; {args.threads} thread(s), {B} images per forward "
+          "pass\n")
+    print(f"| engine | images/s ({what}) | against eager | start-up (s) | "
           "largest relative difference to eager |\n|---|---|---|---|---|")
     for k in engines:
         ips = 16 / min(times[k])
