@@ -596,8 +596,8 @@ def main() -> int:
               flush=True)
         if "phantoms" in args.sections:
             print("phantoms ...", flush=True)
-            res["phantoms"] = bench_phantoms(work, n_zip=2 if args.quick else 3,
-                                             n_fast=3 if args.quick else 6)
+            res["phantoms"] = bench_phantoms(work, n_zip=1 if args.quick else 3,
+                                             n_fast=2 if args.quick else 6)
         from mimir.phantom.cohort import generate_cohort
 
         zip_dir = work / "cohort"
@@ -621,7 +621,7 @@ def main() -> int:
         if "inference" in args.sections:
             print("inference ...", flush=True)
             res["inference"] = bench_inference(work, sample_images(work, zips),
-                                               reps=2 if args.quick else 5)
+                                               reps=1 if args.quick else 5)
         if "process" in args.sections:
             print("whole infer process ...", flush=True)
             res["process"] = bench_process(work, sample_images(work, zips, 24),
