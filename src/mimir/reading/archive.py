@@ -185,7 +185,7 @@ class SubjectArchive:
         """The decompressed size the zip declares for ``member``."""
         return self._infos[member].file_size
 
-    def read(self, member: str, max_bytes: int | None = None) -> bytes:
+    def read(self, member: str, max_bytes: int | None = None) -> bytes | bytearray:
         """Read a member (or its first ``max_bytes`` bytes), within the limits.
 
         Raises
@@ -227,7 +227,7 @@ class SubjectArchive:
         self.bytes_read += len(data)
         return data
 
-    def _read_whole(self, info: zipfile.ZipInfo) -> bytes | None:
+    def _read_whole(self, info: zipfile.ZipInfo) -> bytes | bytearray | None:
         """A whole stored or deflated member, inflated by :mod:`mimir.reading.inflate`
         (libdeflate where installed) and checked against its size and CRC-32; None for a
         member :mod:`zipfile` must read (encrypted, other methods, an irregular local

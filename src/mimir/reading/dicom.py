@@ -122,7 +122,7 @@ _IMPLICIT_HEAD = struct.Struct("<HHI")
 _U32 = struct.Struct("<I")
 
 
-def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
+def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict, depth: int,
           stop_at_pixels: bool = True) -> int:
     """Walk elements from ``pos`` to ``end``; store wanted values in ``out``.
 
@@ -175,7 +175,7 @@ def _walk(buf: bytes, pos: int, end: int, explicit: bool, out: dict, depth: int,
     return pos
 
 
-def _skip_sequence(buf: bytes, pos: int, end: int, explicit: bool, depth: int) -> int:
+def _skip_sequence(buf: bytes | bytearray, pos: int, end: int, explicit: bool, depth: int) -> int:
     """Skip the items of an undefined-length sequence; return the position after it."""
     unpack = struct.unpack_from
     while pos + 8 <= end:
@@ -194,33 +194,33 @@ def _skip_sequence(buf: bytes, pos: int, end: int, explicit: bool, depth: int) -
     raise _Unsupported("sequence not terminated")
 
 
-def _text(raw: bytes | None) -> str:
+def _text(raw: bytes | bytearray | None) -> str:
     if raw is None:
         return ""
     return raw.decode("latin-1").strip(" \x00")
 
 
-def _ds_list(raw: bytes | None) -> list[float]:
+def _ds_list(raw: bytes | bytearray | None) -> list[float]:
     s = _text(raw)
     if not s:
         return []
     return [float(v) for v in s.split("\\")]
 
 
-def _us(raw: bytes | None) -> int | None:
+def _us(raw: bytes | bytearray | None) -> int | None:
     if raw is None or len(raw) < 2:
         return None
     return struct.unpack_from("<H", raw, 0)[0]
 
 
-def _int_string(raw: bytes | None) -> int | None:
+def _int_string(raw: bytes | bytearray | None) -> int | None:
     s = _text(raw)
     if not s:
         return None
     return int(float(s))
 
 
-def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
+def _fast_read(buf: bytes | bytearray, with_pixels: bool, limits: Limits) -> DicomSlice:
     if len(buf) < 132 or buf[128:132] != b"DICM":
         raise _Unsupported("no DICOM preamble")
     # file meta information: always explicit VR little endian
@@ -234,7 +234,7 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         g, e = struct.unpack_from("<HH", buf, pos)
         if g != 0x0002:
             break
-        vr = buf[pos + 4:pos + 6]
+        vr = bytes(buf[pos + 4:pos + 6])  # a key of _LONG_VRS (buf may be a bytearray)
         if vr in _LONG_VRS:
             (length,) = struct.unpack_from("<I", buf, pos + 8)
             pos += 12
@@ -289,12 +289,13 @@ def _fast_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
         sl.pixel_bytes = max(0, min(length, len(buf) - off))
         check_slice(sl)
         arr = np.frombuffer(buf, dtype="<u2", count=rows * cols, offset=off)
+        arr.flags.writeable = False  # ``buf`` may be a bytearray: the pixels stay as read
         check_pixel_values(arr, sl.bits_stored)
         sl.pixels = arr.reshape(rows, cols)  # a view of ``buf``: no copy
     return sl
 
 
-def _pydicom_read(buf: bytes, with_pixels: bool, limits: Limits) -> DicomSlice:
+def _pydicom_read(buf: bytes | bytearray, with_pixels: bool, limits: Limits) -> DicomSlice:
     import pydicom  # lazy: pydicom loads only where it is used
 
     try:
@@ -378,7 +379,7 @@ def _pydicom_pixels(ds, sl: DicomSlice) -> np.ndarray:
     return arr.reshape(sl.rows, sl.cols)
 
 
-def read_slice(buf: bytes, with_pixels: bool = True,
+def read_slice(buf: bytes | bytearray, with_pixels: bool = True,
                limits: Limits = DEFAULT_LIMITS) -> DicomSlice:
     """Read one DICOM slice from bytes.
 
