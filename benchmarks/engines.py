@@ -1,15 +1,15 @@
 """CPU inference engines side by side for a ResNet50 module at fp32.
 
-``python benchmarks/engines.py [--reps N] [--threads T] [--batch B]``: eager torchvision, MIMIR's engine (the
-fused oneDNN path and the plain module path), TorchScript frozen and optimised for
-inference, TorchScript with oneDNN Graph fusion, ``torch.compile`` (Inductor, frozen
-weights), and ONNX Runtime and OpenVINO where they are installed. Every engine runs the
-same 16 images, B per forward pass (default 4), on T threads (default 1); with one thread
-the table gives images per second of process CPU time (the shared benchmark machine's
-wall clock depends on other work), with more it gives wall clock (CPU time would add the
-threads up); then the
-start-up cost (tracing, compiling, converting) and the largest relative difference of
-the outputs to eager fp32. The figures behind docs/inference-engines.md.
+``python benchmarks/engines.py [--reps N] [--threads T] [--batch B]``: eager
+torchvision, MIMIR's engine (the fused oneDNN path and the plain module path),
+TorchScript frozen and optimised for inference, TorchScript with oneDNN Graph fusion,
+``torch.compile`` (Inductor, frozen weights), and ONNX Runtime and OpenVINO where they
+are installed. Every engine runs the same 16 images, B per forward pass (default 4), on
+T threads (default 1). With one thread the table gives images per second of process CPU
+time (the shared benchmark machine's wall clock depends on other work); with more it
+gives wall clock (CPU time would add the threads up). It also gives the start-up cost
+(tracing, compiling, converting) and the largest relative difference of the outputs to
+eager fp32. The figures behind docs/inference-engines.md.
 """
 
 from __future__ import annotations
