@@ -131,7 +131,6 @@ class LoadedModule:
             net = net.to(memory_format=torch.channels_last)
         if options.precision == "fp16":
             net = net.half()
-        # lazy on purpose: mimir.modules.resnet imports torch
         from mimir.modules.resnet import FusedResNet, ResNet, fused_available  # lazy: imports torch
 
         self.fused = bool(options.fused and options.device == "cpu"

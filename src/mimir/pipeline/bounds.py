@@ -139,8 +139,10 @@ def check_overlaps(pl: Placement) -> None:
     trim = trim_overlaps(pl.W, pl.W_end, pl.W_size)
     kept = trim.W_size[:, 2]
     for i, o in enumerate(trim.overlaps):
+        if o <= 0:
+            continue
         for k in (i, i + 1):
-            if 0 < o and kept[k] <= o:
+            if kept[k] <= o:
                 raise _implausible(f"stations {i + 1} and {i + 2} overlap by {o} slices, but "
                                    f"station {k + 1} keeps only {int(kept[k])}: too few "
                                    "to blend the overlap")
