@@ -78,13 +78,10 @@ def machine() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import matplotlib
-
     import mimir
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "matplotlib": matplotlib.__version__,
-            "mimir": mimir.__version__}
+            "python": platform.python_version(), "mimir": mimir.__version__}
 
 
 def _phantom_cache(work: Path) -> dict:
@@ -311,7 +308,7 @@ def run_bench(n: int, cached: int, rounds: int, work: Path,
     res = {"made": made, "build_s": times, "load_before": load, "peak_mib": peak,
            "size_bytes": page.stat().st_size,
            "images": text.count("background-image:url(data:image/png"),
-           "plots": text.count("<img class='plot'")}
+           "plots": text.count("<svg class='plot'")}
     if browser():
         blank = work / "blank.html"
         blank.write_text("<!doctype html><title>blank</title><p>blank</p>")
@@ -343,8 +340,7 @@ def markdown(res: dict, info: dict, command: str) -> str:
         "(written by the script; numbers from that run).",
         "",
         f"Machine: {info['cpu']} (lscpu model name), {info['cores']} cores, "
-        f"{info['memory_gib']} GiB; Python {info['python']}, matplotlib "
-        f"{info['matplotlib']}, mimir {info['mimir']}. One-minute load average when "
+        f"{info['memory_gib']} GiB; Python {info['python']}, mimir {info['mimir']}. One-minute load average when "
         f"the timings started: {res['load_before']:.1f} (the cores are shared with other "
         "work, so times are upper bounds).",
         "",

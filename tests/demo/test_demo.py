@@ -75,7 +75,7 @@ def test_demo_report_is_the_cohort_report_with_truth(demo_out):
     truth = text.split("<h2>Truth comparison</h2>")[1].split("<h2>")[0]
     assert truth.count("<img class='plot'") == 10
     targets = text.split("<h2>Distributions</h2>")[1].split("<h2>")[0]
-    assert targets.count("<img class='plot'") == 10
+    assert targets.count("<svg class='plot'") == 10
     assert "split by sex predicted by module_demo" in targets
     # the module's own cross-validation figures (module.json) beside each target
     summary = text.split("<h2>Targets</h2>")[1].split("<h2>")[0]
@@ -109,9 +109,10 @@ def test_report_renders_in_headless_chromium(demo_out, tmp_path):
     browser, dom = load_page(page, tmp_path / "profile")
     m = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert m, dom[:500]
-    # 10 truth plots, 10 target figures, 4 subject images (one seen twice), 10 histograms
-    # of changes: every one rendered
-    assert int(m.group(2)) == 34 and m.group(1) == m.group(2)
+    # 10 truth plots and 4 subject images (one seen twice) loaded; 10 target figures and
+    # 10 histograms of changes (inline SVG) drawn
+    assert int(m.group(2)) == 14 and m.group(1) == m.group(2)
+    assert re.search(r'data-plots-drawn="20/20"', dom), dom[:500]
     assert '<table id="summary">' in dom and dom.count("<tr>") >= 11
     for name in pd.read_csv(demo_out / "results" / "predictions.csv")["name"]:
         assert name in dom

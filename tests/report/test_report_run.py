@@ -75,7 +75,7 @@ def test_infer_writes_the_report_with_every_section(run_out):
     assert counts["failed"] == "1" and counts["excluded"] == "0"
     assert counts["QC failed (qc_pass false)"] == "1"
     # one figure per target, the flagged subject's thumbnail with station outlines
-    assert text.count("<img class='plot'") == 3
+    assert text.count("<svg class='plot'") == 3
     assert "<h3 id='flag-fat_water_swap'>fat_water_swap (fail): 1</h3>" in text
     assert "<svg class='ovl'" in text and "class='hl'" in text
     # split by the sex the module predicts; the missing zip grouped under its kind
@@ -130,7 +130,8 @@ def test_report_renders_in_headless_chromium(run_out, tmp_path):
     m = re.search(r'data-errors="([^"]*)"', dom)
     assert m and m.group(1) == "", dom[:300]          # the load handler ran, no errors
     m = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
-    assert m and m.group(1) == m.group(2) == "3"
+    assert m and m.group(1) == m.group(2)            # (thumbnails are CSS backgrounds)
+    assert 'data-plots-drawn="3/3"' in dom           # one histogram figure per target
     headings = re.findall(r"<h2>([^<]+)</h2>", dom)
     assert headings == list(HEADINGS)
     shot = screenshot(browser, page, tmp_path / "shot.png", tmp_path / "p2")

@@ -5,7 +5,8 @@ itself, each target's distribution, outliers, QC flags and failures. Modules:
 
 - :mod:`mimir.report.data`: reading the output folder (local or merged shards);
 - :mod:`mimir.report.stats`: aggregates (robust z-scores, outliers, groups);
-- :mod:`mimir.report.plots`: the figures (matplotlib, Agg);
+- :mod:`mimir.report.charts`: the histograms (inline SVG);
+- :mod:`mimir.report.plots`: the demo's prediction-against-truth figure (matplotlib);
 - :mod:`mimir.report.thumbs`: image thumbnails and station outlines;
 - :mod:`mimir.report.page`: HTML;
 - :mod:`mimir.report.build`: the sections and :func:`build_report`.

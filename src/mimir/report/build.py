@@ -23,10 +23,10 @@ import pandas as pd
 from mimir._version import __version__
 from mimir.atomic import write_text
 from mimir.qc.flags import FLAGS
-from mimir.report import plots
+from mimir.report import charts
 from mimir.report.data import RunData, counts, load_run
 from mimir.report.followup import extra_sections
-from mimir.report.page import Section, document, esc, fmt, img, table
+from mimir.report.page import Section, document, esc, fmt, table
 from mimir.report.stats import (
     OUTLIER_Z,
     bool_values,
@@ -39,7 +39,7 @@ from mimir.report.stats import (
     target_summary,
 )
 from mimir.report.summary import cite_section, headline, summary_section
-from mimir.report.thumbs import STATION_FLAGS, Thumbs, data_uri
+from mimir.report.thumbs import STATION_FLAGS, Thumbs
 
 #: Fewest predictions of a target for which outliers are looked for.
 OUTLIER_MIN_N = 10
@@ -203,17 +203,17 @@ def distributions_section(data: RunData, st: dict) -> Section:
                 "uncertain: sd above the module's threshold (the <code>_uncertain</code> "
                 "columns).</p>")
     figs = []
-    for t in data.targets:
+    for k, t in enumerate(data.targets):
         d = st[t.label]
         groups = None
         if data.sex is not None and not (t.is_sex and "predicted" in data.sex_source):
             groups = data.sex
         s = d["summary"]
-        png = plots.target_figure(d["x"], d["sd"], groups, t.axis_label, t.unit, d["bounds"],
-                                  s["uncertain"], s["uncertain_n"])
+        fig = charts.target_svg(d["x"], d["sd"], groups, t.axis_label, t.unit, d["bounds"],
+                                s["uncertain"], s["uncertain_n"], uid=str(k),
+                                label=f"histograms of {t.label}")
         figs.append(f"<div class='tg'><h3 id='t-{esc(t.label)}'>{esc(t.axis_label)}"
-                    f"{' &#183; ' + esc(t.module) if t.module else ''}</h3>"
-                    f"{img(data_uri(png), f'histograms of {t.label}')}</div>")
+                    f"{' &#183; ' + esc(t.module) if t.module else ''}</h3>{fig}</div>")
     body.append("<div class='plots'>" + "".join(figs) + "</div>")
     if not data.targets:
         body.append("<p>The prediction table holds no targets.</p>")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mimir.explain.run import explained_targets
 from mimir.output.changes import CHANGES_FILE
-from mimir.report import plots
+from mimir.report.charts import change_svg
 from mimir.report.data import RunData
 from mimir.report.page import Section, esc, fmt, img, table
 from mimir.report.thumbs import data_uri
@@ -49,25 +49,6 @@ def change_summary(changes: pd.DataFrame, label: str, unit: str) -> dict:
             "beyond_n": int(flags[ok].sum()), "x": x[ok], "flags": flags[ok]}
 
 
-def change_figure(x: np.ndarray, flags: np.ndarray, axis: str) -> bytes:
-    """Histogram of changes: those beyond their interval and those within, stacked."""
-    fig = plots._figure(4.6, 2.6)
-    ax = fig.add_subplot(111)
-    if len(x):
-        lo, hi = plots.plot_range(x)
-        bins = np.linspace(lo, hi, max(8, min(40, int(np.sqrt(len(x))) + 5)))
-        ax.hist([np.clip(x[~flags], lo, hi), np.clip(x[flags], lo, hi)], bins=bins,
-                stacked=True, color=["0.78", "#b2431b"], edgecolor="0.15",
-                label=["interval includes 0", "beyond the interval"])
-        ax.axvline(0, color="k", lw=1, ls=":")
-        ax.legend(fontsize=7)
-    ax.set_xlabel(f"change (second - first visit), {axis}", fontsize=8)
-    ax.set_ylabel("subjects", fontsize=8)
-    ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    return plots._png(fig)
-
-
 def changes_section(data: RunData) -> Section | None:
     """Distribution of changes per target and the share beyond their interval."""
     path = data.out / CHANGES_FILE
@@ -82,9 +63,8 @@ def changes_section(data: RunData) -> Section | None:
                      f"{fmt(s['p2_5'])} to {fmt(s['p97_5'])}",
                      "-" if not np.isfinite(s["beyond"]) else
                      f"{s['beyond']:.1%} ({fmt(s['beyond_n'])})"])
-        png = change_figure(s["x"], s["flags"], unit or "")
-        figs.append(f"<div class='tg'><h3>{esc(label)}</h3>"
-                    f"{img(data_uri(png), f'changes of {label}')}</div>")
+        fig = change_svg(s["x"], s["flags"], unit or "", label=f"changes of {label}")
+        figs.append(f"<div class='tg'><h3>{esc(label)}</h3>{fig}</div>")
     body = [f"<p>{fmt(len(changes))} subjects imaged at two visits "
             "(<code>changes.csv</code>): the change is the second visit's prediction minus "
             f"the first's; its {level} interval adds the two predicted variances, and a "

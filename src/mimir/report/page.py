@@ -4,9 +4,9 @@ The page references nothing outside itself: style and the one small script are i
 images are ``data:`` URIs. It reads at any width: every table sits in a box that
 scrolls sideways on its own (the page never does), images shrink to the width, and long
 names break. The script enlarges a thumbnail on click (Escape or another click closes
-it) and records errors, image loading and the layout (overflow, where the targets
-start) as attributes of the document, read by tests through a headless browser; the
-page is complete without it.
+it) and records errors, image loading, the drawn histograms and the layout (overflow,
+where the targets start) as attributes of the document, read by tests through a
+headless browser; the page is complete without it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ td.n{white-space:nowrap}
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.85em;word-break:break-all}
 nav a{margin-right:1em}.muted{color:#555;font-size:.9em}
-img.plot{display:block;max-width:100%;height:auto}
+.plot{display:block;max-width:100%;height:auto}
 .plots{display:flex;flex-wrap:wrap;gap:6px 20px}.tg h3{margin-top:.8em}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 figure.th{margin:0;font-size:.78em;max-width:100%}
@@ -62,7 +62,7 @@ svg.ovl .sn{fill:#fff;font:bold 9px sans-serif;paint-order:stroke;stroke:#000;
 .key.hl{border:2px dashed #ff2a2a;height:.6em}
 ul.ex{margin:.2em 0 .8em;padding-left:1.2em;font-size:.88em}
 @media (max-width:600px){body{margin:.6em auto;padding:0 .5em}nav a{margin-right:.6em}}
-@media print{h2{break-before:auto}.th,.plots img{break-inside:avoid}}
+@media print{h2{break-before:auto}.th,.plots .plot{break-inside:avoid}}
 """
 
 SCRIPT = """<script>
@@ -91,6 +91,11 @@ SCRIPT = """<script>
     var imgs = document.images, ok = 0;
     for (var i = 0; i < imgs.length; i++) { if (imgs[i].naturalWidth > 0) ok++; }
     root.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+    var plots = document.querySelectorAll("svg.plot"), drawn = 0;
+    for (var j = 0; j < plots.length; j++) {
+      if (plots[j].getBoundingClientRect().width > 0) drawn++;
+    }
+    root.setAttribute("data-plots-drawn", drawn + "/" + plots.length);
     root.setAttribute("data-overflow", String(root.scrollWidth - root.clientWidth));
     root.setAttribute("data-viewport", root.clientWidth + "x" + window.innerHeight);
     var t = document.getElementById("targets");
