@@ -244,9 +244,12 @@ def make_module(folder: Path, T: int = 10, seed: int = 0) -> Path:
     return folder
 
 
-def bench_inference(work: Path, images: np.ndarray, batch: int = 16, reps: int = 5) -> dict:
+def bench_inference(work: Path, images: np.ndarray, batch: int = 16, reps: int = 5,
+                    sweep_images: int = 32) -> dict:
     """Eager fp32 torchvision ResNet50 against mimir's engine, interleaved run by run so
-    that both see the same machine state; medians of ``reps`` timed batches each."""
+    that both see the same machine state; medians of ``reps`` timed batches each. The
+    batch-size sweep runs the engine on ``sweep_images`` images, with each size of
+    :data:`SWEEP` up to that many per forward pass."""
     import torch
     import torchvision
 
@@ -268,9 +271,11 @@ def bench_inference(work: Path, images: np.ndarray, batch: int = 16, reps: int =
     fast = LoadedModule(load_module(mod), EngineOptions(device="cpu"))
     bf16 = LoadedModule(load_module(mod), EngineOptions(device="cpu", precision="bf16"))
     paths = {"eager": eager_run, "fp32": lambda: fast.raw(x), "bf16": lambda: bf16.raw(x)}
-    sweep = np.concatenate([images] * int(np.ceil(32 / len(images))))[:32]
-    for b in SWEEP:  # the fp32 engine with b images per forward pass, on 32 images
-        paths[f"b{b}"] = (lambda b=b: [fast.raw(sweep[i:i + b]) for i in range(0, 32, b)])
+    n = sweep_images
+    sweep = np.concatenate([images] * int(np.ceil(n / len(images))))[:n]
+    sizes = [b for b in SWEEP if b <= n]
+    for b in sizes:  # the fp32 engine with b images per forward pass, on n images
+        paths[f"b{b}"] = (lambda b=b: [fast.raw(sweep[i:i + b]) for i in range(0, n, b)])
     times: dict[str, list] = {k: [] for k in paths}
     outs = {k: fn() for k, fn in paths.items()}  # warm-up
     for _ in range(reps):
@@ -278,7 +283,7 @@ def bench_inference(work: Path, images: np.ndarray, batch: int = 16, reps: int =
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
-    ips = {k: (32 if k.startswith("b") and k != "bf16" else batch) / float(np.median(v))
+    ips = {k: (n if k.startswith("b") and k != "bf16" else batch) / float(np.median(v))
            for k, v in times.items()}
     y0 = outs["eager"]
 
@@ -289,7 +294,7 @@ def bench_inference(work: Path, images: np.ndarray, batch: int = 16, reps: int =
             "mimir_fp32_ips": ips["fp32"], "speedup": ips["fp32"] / ips["eager"],
             "max_rel_diff": rel(outs["fp32"]), "bf16_ips": ips["bf16"],
             "bf16_max_rel_diff": rel(outs["bf16"]), "reps": reps, "fused": fast.fused,
-            "sweep_ips": {b: ips[f"b{b}"] for b in SWEEP}}
+            "sweep_images": n, "sweep_ips": {b: ips[f"b{b}"] for b in sizes}}
 
 
 #: images per forward pass in the batch-size sweep of the fp32 engine
@@ -457,7 +462,8 @@ def inference_lines(inf: dict) -> list[str]:
              "outputs within 1e-5 relative).", ""]
     if inf.get("sweep_ips"):
         lines += ["`--batch-size` is the number of images in each forward pass. The fp32 "
-                  "engine on 32 images, that many at a time:", "",
+                  f"engine on {inf.get('sweep_images', 32)} images, that many at a time:",
+                  "",
                   "| images per forward pass | " + " | ".join(str(b) for b in inf["sweep_ips"])
                   + " |", "|---|" + "---|" * len(inf["sweep_ips"]),
                   "| images/s | " + " | ".join(f"{v:.2f}" for v in inf["sweep_ips"].values())
@@ -621,7 +627,9 @@ def main() -> int:
         if "inference" in args.sections:
             print("inference ...", flush=True)
             res["inference"] = bench_inference(work, sample_images(work, zips),
-                                               reps=1 if args.quick else 5)
+                                               batch=8 if args.quick else 16,
+                                               reps=1 if args.quick else 5,
+                                               sweep_images=8 if args.quick else 32)
         if "process" in args.sections:
             print("whole infer process ...", flush=True)
             res["process"] = bench_process(work, sample_images(work, zips, 24),
