@@ -136,3 +136,24 @@ def test_building_a_report_never_imports_matplotlib(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip() == "False"
+
+
+finite_or_not = st.one_of(st.floats(-1e9, 1e9), st.just(float("nan")), st.just(float("inf")),
+                          st.just(float("-inf")))
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=st.lists(finite_or_not, max_size=40), sd=st.lists(finite_or_not, max_size=40),
+       split=st.booleans())
+def test_any_values_give_a_well_formed_figure_without_nan_coordinates(x, sd, split):
+    n = min(len(x), len(sd))
+    xs, sds = np.array(x[:n], dtype=float), np.array(sd[:n], dtype=float)
+    groups = np.array(["female", "male", ""] * n, dtype=object)[:n] if split else None
+    svg = target_svg(xs, sds, groups, "a (kg)", "kg", (-1.0, 1.0), 0.5, 1)
+    root = _root(svg)
+    for el in root.iter():
+        for attr in ("d", "x", "y", "x1", "x2", "y1", "y2", "width", "height"):
+            v = el.get(attr)
+            assert v is None or ("nan" not in v.lower() and "inf" not in v.lower()), (attr, v)
+    ok = np.isfinite(xs)
+    _root(change_svg(xs[ok], np.arange(int(ok.sum())) % 2 == 0, "kg"))
