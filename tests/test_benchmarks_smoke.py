@@ -53,6 +53,7 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
     proc = res["process"]
     assert proc["images"] == 12 and proc["eager_s"] > 0 and proc["mimir_s"] > 0
     assert f"Speed-up of the whole process: {proc['speedup']:.2f}x" in text
+    assert proc["speedup"] == proc["eager_s"] / proc["mimir_s"]      # one round: its ratio
     # the worker's own peak, not the benchmark process's memory at the fork
     assert 100 < res["worker_peak_mib"] < 1536
 
