@@ -107,6 +107,11 @@ def tick_text(v: float, step: float) -> str:
     return "0" if float(v) == 0 else s.replace("-", "\u2212")
 
 
+def _spacing(ticks: np.ndarray) -> float:
+    """The step between ticks (1 for a single tick), for :func:`tick_text`."""
+    return float(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+
+
 def _esc(s) -> str:
     return html.escape(str(s), quote=True)
 
@@ -160,7 +165,7 @@ def axes(f: Frame, xlabel: str, ylabel: str = "", title: str = "", xmost: int = 
            f"height='{_n(f.height)}' fill='none' stroke='#222' stroke-width='0.8'/>"]
     bottom = f.top + f.height
     xt = nice_ticks(f.x0, f.x1, xmost)
-    step = float(xt[1] - xt[0]) if len(xt) > 1 else 1.0
+    step = _spacing(xt)
     for v in xt:
         px = _n(float(f.x(v)))
         out.append(f"<line x1='{px}' x2='{px}' y1='{_n(bottom)}' y2='{_n(bottom + 3.5)}' "
@@ -168,7 +173,7 @@ def axes(f: Frame, xlabel: str, ylabel: str = "", title: str = "", xmost: int = 
                    f"<text x='{px}' y='{_n(bottom + 5 + TICK_PX)}' text-anchor='middle' "
                    f"font-size='{TICK_PX:g}'>{tick_text(float(v), step)}</text>")
     yt = nice_ticks(f.y0, f.y1, ymost, integer=True)
-    ystep = float(yt[1] - yt[0]) if len(yt) > 1 else 1.0
+    ystep = _spacing(yt)
     for v in yt:
         py = _n(float(f.y(v)))
         out.append(f"<line x1='{_n(f.left - 3.5)}' x2='{_n(f.left)}' y1='{py}' y2='{py}' "
