@@ -10,7 +10,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mimir"
 
 #: Layers, lowest first: a subpackage may import only from lower layers (and itself).
 LAYERS = [
-    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio", "home"},
+    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio", "home", "native",
+     "_kernels"},
     {"optspec"},
     {"reading", "modules", "cache"},
     {"qc", "inference"},

@@ -27,7 +27,8 @@ from mimir._version import CITATION, __version__
 
 TYPE_CHECKING = False  # true for type checkers (importing typing would cost the import)
 if TYPE_CHECKING:  # what type checkers and editors see; at run time: _Command below
-    from mimir.api import (
+    # (the functions named like subpackages take the name, as at run time)
+    from mimir.api import (  # type: ignore[no-redef]
         cache_verify,
         crossval,
         demo,

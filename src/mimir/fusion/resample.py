@@ -6,7 +6,9 @@ axis's indices and weights once per station; :class:`StationResampler` then prod
 the output slices one at a time (the row and column passes on the station's own
 slices, each computed once, then the slice pass combining two of them), reusing a few
 slice-sized buffers. The values are exactly those of the three passes over the whole
-station (:func:`resample_station` gives that whole array).
+station (:func:`resample_station` gives that whole array). Where the compiled kernels
+are built (:mod:`mimir.native`), each plane's two in-plane passes and each output
+slice's slice pass run as one loop each, with the same arithmetic.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import mimir.native as native
 from mimir.fusion.stations import Voxels
 
 
@@ -324,6 +327,8 @@ class PlaneResampler:
             assert sm.row_d is not None and sm.row_e is not None  # set unless identity
             self._rows = lerp_plan(sm.rows, 0, 2, sm.row_d, sm.row_e)
         self._cols = None if sm.cols.identity else cols_plan(sm)
+        self._maps = tuple(None if m.identity else (m.i0, m.i1, m.d, m.e)
+                           for m in (sm.rows, sm.cols))
 
     def release(self, plane: np.ndarray) -> None:
         """Give back a plane returned by :meth:`__call__` for reuse."""
@@ -345,6 +350,14 @@ class PlaneResampler:
         ndarray, float64, shape (rows', cols')
         """
         sm = self.sm
+        k = native.kernels()
+        if k is not None and isinstance(plane, np.ndarray):
+            out = self._new()
+            try:
+                k.resample_plane(plane, out, *self._maps)
+                return out
+            except ValueError:  # a layout the kernel does not take: numpy below
+                self.release(out)
         if sm.rows.identity and sm.cols.identity:
             out = self._new()
             np.copyto(out, plane)  # exact for float32 input
@@ -420,6 +433,9 @@ class StationResampler:
             ``out``.
         """
         m = self.sm.slices
+        k = native.kernels()
+        if k is not None and out.flags.c_contiguous and out.dtype in (np.float64, np.float32):
+            return self._into_kernel(k, out, start)
         for j in range(len(out)):
             i = start + j
             if m.identity:
@@ -430,6 +446,22 @@ class StationResampler:
             np.multiply(self._plane(k1), m.d[i], out=self._p1)
             np.multiply(self._plane(k0), m.e[i], out=self._p0)
             np.add(self._p1, self._p0, out=out[j], casting="same_kind")
+            if self._monotone:
+                self._drop_before(k0)
+        return out
+
+    def _into_kernel(self, k, out: np.ndarray, start: int) -> np.ndarray:
+        """:meth:`into` with the slice pass as one compiled loop per slice."""
+        m = self.sm.slices
+        for j in range(len(out)):
+            i = start + j
+            if m.identity:
+                k.lerp_planes(self._plane(i), 0.0, None, 0.0, out[j])
+                self._drop_before(i + 1)
+                continue
+            k0, k1 = int(m.i0[i]), int(m.i1[i])
+            k.lerp_planes(self._plane(k1), float(m.d[i]), self._plane(k0), float(m.e[i]),
+                          out[j])
             if self._monotone:
                 self._drop_before(k0)
         return out

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+import mimir.native as native
+
 #: Histogram bins of ``threshold_otsu`` (its default).
 OTSU_BINS = 256
 #: Planes of a volume binned at once (a few MB of float64 at a time).
 _CHUNK_ELEMENTS = 1 << 17
+#: Near-edge values the compiled estimate hands back at a time.
+_HITS = 1 << 14
 #: Unit roundoff of float64.
 _U = 2.0 ** -53
 
@@ -167,17 +171,59 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     eps = float(np.max(64 * _U * (mag / den * bins * 4 + bins * (Y + 2) * 4)))
     if not eps < 1e-3:
         raise ValueError("plane ranges too narrow for their magnitude")
+    n_bins = bins * Y + 1
+    edges = np.stack([histogram_edges(lo[j], hi[j], bins) for j in range(Y)])
+    k = native.kernels()
+    if k is not None and v.flags.c_contiguous and Y * X > 0:
+        counts = _estimate_compiled(k, v, lo, hi, a, b + eps, eps, edges, bins, n_bins)
+    else:
+        counts = _estimate_numpy(v, lo, hi, a, b, eps, edges, bins, n_bins)
+    if counts[-1] != 0:  # pragma: no cover - guarded by the bound above
+        raise AssertionError("histogram estimate out of range")
+    return counts[:-1].reshape(Y, bins)
+
+
+def _rebin(counts: np.ndarray, x: np.ndarray, hit: np.ndarray, shape: tuple,
+           lo: np.ndarray, hi: np.ndarray, edges: np.ndarray, bins: int) -> None:
+    """Add the values ``x`` at flat positions ``hit`` of a (Z, Y, X) volume to
+    ``counts`` in their exact bins (numpy's arithmetic)."""
+    _, Y, X = shape
+    y = (hit // X) % Y
+    exact = numpy_bins(x, lo[y], hi[y], edges, bins, rows=y) + bins * y
+    counts += np.bincount(exact, minlength=len(counts))
+
+
+def _estimate_compiled(k, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, a: np.ndarray,
+                       b_eps: np.ndarray, eps: float, edges: np.ndarray, bins: int,
+                       n_bins: int) -> np.ndarray:
+    """The counts of :func:`coronal_histograms` with the estimate as one compiled loop
+    (the same arithmetic; near-edge values come back in batches and are re-binned here)."""
+    counts = np.zeros(n_bins, dtype=np.int64)
+    hits = np.empty(_HITS, dtype=np.int64)
+    flat = v.reshape(-1)
+    pos = 0
+    while pos < flat.size:
+        pos, n = k.hist_estimate(v, a, b_eps, 2 * eps, counts, hits, pos)
+        if n:
+            hit = hits[:n]
+            _rebin(counts, flat[hit], hit, v.shape, lo, hi, edges, bins)
+    return counts
+
+
+def _estimate_numpy(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, a: np.ndarray,
+                    b: np.ndarray, eps: float, edges: np.ndarray, bins: int,
+                    n_bins: int) -> np.ndarray:
+    """The counts of :func:`coronal_histograms`, chunk by chunk with numpy."""
+    Z, Y, X = v.shape
     A = np.ascontiguousarray(np.broadcast_to(a[:, None], (Y, X)))
     # estimate trunc(f + eps); where trunc(f - eps) differs, f is within eps of an edge
     B = np.ascontiguousarray(np.broadcast_to(b[:, None] + eps, (Y, X)))
-    n_bins = bins * Y + 1
     counts = np.zeros(n_bins, dtype=np.int64)
     step = max(1, _CHUNK_ELEMENTS // (Y * X))
     f = np.empty((step, Y, X))
     idx = np.empty((step, Y, X), dtype=np.intp)
     low = np.empty((step, Y, X), dtype=np.intp)
     near = np.empty((step, Y, X), dtype=bool)
-    edges = np.stack([histogram_edges(lo[j], hi[j], bins) for j in range(Y)])
     for z0 in range(0, Z, step):
         c = v[z0:z0 + step]
         k = len(c)
@@ -191,14 +237,10 @@ def coronal_histograms(volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         np.not_equal(ik, lk, out=nk)
         hit = np.flatnonzero(nk)
         if hit.size:  # re-binned chunk by chunk: memory bounded by the chunk
-            x = np.ascontiguousarray(c).reshape(-1)[hit]
-            y = (hit // X) % Y
-            exact = numpy_bins(x, lo[y], hi[y], edges, bins, rows=y) + bins * y
             counts -= np.bincount(ik.reshape(-1)[hit], minlength=n_bins)
-            counts += np.bincount(exact, minlength=n_bins)
-    if counts[-1] != 0:  # pragma: no cover - guarded by the bound above
-        raise AssertionError("histogram estimate out of range")
-    return counts[:-1].reshape(Y, bins)
+            _rebin(counts, np.ascontiguousarray(c).reshape(-1)[hit], hit, (k, Y, X),
+                   lo, hi, edges, bins)
+    return counts
 
 
 def otsu_thresholds(volume: np.ndarray, lo: np.ndarray | None = None,

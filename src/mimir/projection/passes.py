@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import mimir.native as native
+
 #: z slices per block: a few hundred kB per volume block.
 BLOCK_SLICES = 2
 
@@ -83,6 +85,25 @@ class SumAccumulator:
             Those slices of the volumes, one (Y, X) plane per z index.
         """
         t = self.total_s[z]
+        if not self._sum_range(water, fat, t):
+            self._sum_range_numpy(water, fat, t)
+        for name, src in (("water", water), ("fat", fat)):
+            part = src[:, :self.keep, :]
+            np.sum(part, axis=1, out=self.cor[name][z])
+            np.sum(part, axis=2, out=self.sag[name][z])
+
+    def _sum_range(self, water: np.ndarray, fat: np.ndarray, t: np.ndarray) -> bool:
+        """The signal sum and the running ranges in one compiled loop, where built."""
+        k = native.kernels()
+        if k is None:
+            return False
+        try:
+            k.sum_range(water, fat, t, self._lo, self._hi)
+        except ValueError:  # a layout the kernel does not take
+            return False
+        return True
+
+    def _sum_range_numpy(self, water: np.ndarray, fat: np.ndarray, t: np.ndarray) -> None:
         np.add(water, fat, out=t)
         if len(self._zero) < len(t):
             self._zero = np.empty(t.shape, dtype=bool)
@@ -92,10 +113,6 @@ class SumAccumulator:
         for plane in t:
             np.minimum(self._lo, plane, out=self._lo)
             np.maximum(self._hi, plane, out=self._hi)
-        for name, src in (("water", water), ("fat", fat)):
-            part = src[:, :self.keep, :]
-            np.sum(part, axis=1, out=self.cor[name][z])
-            np.sum(part, axis=2, out=self.sag[name][z])
 
     def result(self) -> SumSweep:
         """The sweep's results (once every z slice has been added)."""
