@@ -10,9 +10,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mimir"
 
 #: Layers, lowest first: a subpackage may import only from lower layers (and itself).
 LAYERS = [
-    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio", "home", "native",
-     "_kernels"},
-    {"optspec"},
+    {"errors", "limits", "_version", "logs", "atomic", "notes", "safeio", "home", "_kernels"},
+    {"optspec", "native"},
     {"reading", "modules", "cache"},
     {"qc", "inference"},
     {"fusion", "output", "explain"},
