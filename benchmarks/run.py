@@ -153,35 +153,45 @@ def bench_preprocess(work: Path, zips: list[Path], reps: int = 7) -> dict:
     preprocessing are timed in turn, ``reps`` times each, and the best of each is kept
     (wall clock; process CPU time alongside), so that all see the same machine state.
     """
+    from mimir import native
     from mimir.pipeline import preprocess_subject
     from mimir.pipeline.allocator import tune_allocator
     from mimir.reading import inflate
 
+    def numpy_only(z: Path) -> None:
+        native.set_enabled(False)
+        try:
+            preprocess_subject(z)
+        finally:
+            native.set_enabled(True)
+
     tune_allocator()
+    arithmetic = native.status()
     preprocess_subject(zips[0])  # warm-up
+    numpy_only(zips[0])
     decode_floor(zips[0])
     inflate_floor(zips[0])
     load_before = load_average()
     rows = []
     for z in zips:
-        floor, infl, ours = [], [], []
+        floor, infl, ours, plain = [], [], [], []
         for _ in range(reps):
             for runs, fn in ((floor, decode_floor), (infl, inflate_floor),
-                             (ours, preprocess_subject)):
+                             (ours, preprocess_subject), (plain, numpy_only)):
                 t0, c0 = time.perf_counter(), time.process_time()
                 fn(z)
                 runs.append((time.perf_counter() - t0, time.process_time() - c0))
-        f, i, m = (min(r[0] for r in runs) for runs in (floor, infl, ours))
+        f, i, m, p = (min(r[0] for r in runs) for runs in (floor, infl, ours, plain))
         fc, mc = min(r[1] for r in floor), min(r[1] for r in ours)
         rows.append({"zip": z.name, "floor_s": f, "inflate_s": i, "mimir_s": m,
-                     "ratio": m / f, "inflate_ratio": m / i, "floor_cpu_s": fc,
+                     "numpy_s": p, "ratio": m / f, "inflate_ratio": m / i, "floor_cpu_s": fc,
                      "mimir_cpu_s": mc, "cpu_ratio": mc / fc})
     summary = {k: float(np.median([r[k] for r in rows]))
-               for k in ("floor_s", "inflate_s", "mimir_s", "ratio", "inflate_ratio",
-                         "cpu_ratio")}
+               for k in ("floor_s", "inflate_s", "mimir_s", "numpy_s", "ratio",
+                         "inflate_ratio", "cpu_ratio")}
     return {"per_subject": rows, "reps": reps, "cpu": cpu_model(), "summary": summary,
-            "inflate": inflate.backend(), "load_before": load_before,
-            "load_after": load_average()}
+            "inflate": inflate.backend(), "arithmetic": arithmetic,
+            "load_before": load_before, "load_after": load_average()}
 
 
 def bench_throughput(work: Path, zip_dir: Path, workers: int) -> dict:
@@ -416,23 +426,26 @@ def preprocess_lines(pre: dict) -> list[str]:
         "floors and `preprocess_subject` (zip to 2D image, one process, allocator tuned "
         f"and warmed up as in a worker) are timed in turn on the same zip, {pre['reps']} "
         "times each; the table gives the best run of each (wall clock, and process CPU "
-        "time).",
+        f"time). mimir's element-wise arithmetic: {pre.get('arithmetic', 'numpy')}; the "
+        "numpy-only column runs the same code with the compiled kernels switched off "
+        "(`MIMIR_NATIVE=0`, the same images bit for bit), timed in the same turns.",
         "",
-        "| zip | decode floor (s) | inflate-only floor (s) | mimir preprocess (s) | ratio "
-        "to the decode floor (goal <= 0.8) | ratio to the inflate-only floor | CPU time: "
-        "decode floor / mimir (s) | CPU time ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| zip | decode floor (s) | inflate-only floor (s) | mimir preprocess (s) | mimir, "
+        "numpy only (s) | ratio to the decode floor (goal <= 0.8) | ratio to the "
+        "inflate-only floor | CPU time: decode floor / mimir (s) | CPU time ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in pre["per_subject"]:
         lines.append(f"| {r['zip']} | {r['floor_s']:.3f} | {r['inflate_s']:.3f} | "
-                     f"{r['mimir_s']:.3f} | {r['ratio']:.2f} | {r['inflate_ratio']:.2f} | "
+                     f"{r['mimir_s']:.3f} | {r['numpy_s']:.3f} | {r['ratio']:.2f} | "
+                     f"{r['inflate_ratio']:.2f} | "
                      f"{r['floor_cpu_s']:.3f} / {r['mimir_cpu_s']:.3f} | "
                      f"{r['cpu_ratio']:.2f} |")
     lines += ["", f"Median over the zips: {s['mimir_s']:.3f} s per subject against a decode "
               f"floor of {s['floor_s']:.3f} s, ratio {s['ratio']:.2f} (CPU time ratio "
               f"{s['cpu_ratio']:.2f}); against the inflate-only floor of "
-              f"{s['inflate_s']:.3f} s, ratio {s['inflate_ratio']:.2f}. Goal: <= 0.35 s per "
-              "subject.", ""]
+              f"{s['inflate_s']:.3f} s, ratio {s['inflate_ratio']:.2f}; numpy only: "
+              f"{s['numpy_s']:.3f} s. Goal: <= 0.35 s per subject.", ""]
     return lines
 
 

@@ -39,8 +39,12 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
         assert r["floor_s"] > 0 and r["mimir_s"] > 0 and r["ratio"] == r["mimir_s"] / r["floor_s"]
         assert 0 < r["inflate_s"] < r["floor_s"]  # inflating alone is less than decoding
         assert r["inflate_ratio"] == r["mimir_s"] / r["inflate_s"]
-        assert r["floor_cpu_s"] > 0 and r["mimir_cpu_s"] > 0
+        assert r["floor_cpu_s"] > 0 and r["mimir_cpu_s"] > 0 and r["numpy_s"] > 0
+    # the compiled kernels against numpy alone, in the same turns
+    assert pre["arithmetic"] == "compiled kernels"
+    assert "mimir's element-wise arithmetic: compiled kernels" in text
     s = pre["summary"]
+    assert f"numpy only: {s['numpy_s']:.3f} s" in text
     assert f"{s['mimir_s']:.3f} s per subject against a decode floor of {s['floor_s']:.3f} s" \
         in text
     assert f"against the inflate-only floor of {s['inflate_s']:.3f} s" in text
