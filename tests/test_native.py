@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import mimir.projection.fractions as fractions
 from mimir import native
 from mimir.fusion.resample import PlaneResampler, StationResampler, axis_map, station_map
-from mimir.projection.passes import SumAccumulator
+from mimir.projection.passes import SumAccumulator, mask_sweep
 
 K = native.kernels()
 
@@ -121,8 +121,8 @@ def test_plane_kernel_equals_numpy_on_a_station_sized_plane(numpy_only):
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1),
-       st.booleans())
-def test_signal_sum_and_ranges_equal_numpy(k, Y, X, seed, reversed_planes):
+       st.booleans(), st.integers(0, 3))
+def test_signal_sum_and_ranges_equal_numpy(k, Y, X, seed, reversed_planes, crop):
     rng = np.random.default_rng(seed)
     vals = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 2.5, -2.5])
     water = rng.choice(vals, (k, Y, X)) * rng.integers(1, 4, (k, Y, X))
@@ -132,7 +132,7 @@ def test_signal_sum_and_ranges_equal_numpy(k, Y, X, seed, reversed_planes):
     before = rng.choice(vals, (Y, X))  # running ranges that already hold values
     accs = {}
     for enabled in (False, True):
-        acc = SumAccumulator(X, Y, k, crop=1)
+        acc = SumAccumulator(X, Y, k, crop=crop)
         acc._lo[...] = before
         acc._hi[...] = before
         native.set_enabled(enabled)
@@ -143,6 +143,10 @@ def test_signal_sum_and_ranges_equal_numpy(k, Y, X, seed, reversed_planes):
         accs[enabled] = acc
     for name in ("total_s", "_lo", "_hi"):
         assert_same(getattr(accs[True], name), getattr(accs[False], name), err_msg=name)
+    for part in ("cor", "sag"):
+        for name in ("water", "fat"):
+            assert_same(getattr(accs[True], part)[name], getattr(accs[False], part)[name],
+                        err_msg=f"{part} {name}")
 
 
 @settings(max_examples=60, deadline=None)
@@ -170,6 +174,25 @@ def test_histograms_equal_numpy_histogram(Z, Y, X, seed, hits):
     for y in range(Y):
         if lo[y] < hi[y]:
             np.testing.assert_array_equal(fast[y], np.histogram(v[:, y, :], bins=256)[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1),
+       st.integers(0, 10))
+def test_mask_and_counts_equal_numpy(Z, Y, X, seed, crop):
+    rng = np.random.default_rng(seed)
+    total = rng.choice(np.array([0.5, 1.0, 2.0, 3.0, np.nan, np.inf]), (Z, Y, X))
+    volume = total.transpose(2, 1, 0)
+    got = mask_sweep(volume, 2.0, crop)
+    native.set_enabled(False)
+    try:
+        expected = mask_sweep(volume, 2.0, crop)
+    finally:
+        native.set_enabled(True)
+    for name in ("mask", "per_y", "per_x", "area", "lateral", "anterior"):
+        a, b = getattr(got, name), getattr(expected, name)
+        assert a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
 
 
 def _axis(n: int, size: int):
@@ -215,11 +238,24 @@ def test_other_kernels_refuse_bad_arguments():
         K.lerp_planes(p, 0.5, p, 0.5, np.empty((3, 4), dtype=np.int64))
     w = np.ones((2, 3, 4))
     lo, hi = np.full((3, 4), np.inf), np.full((3, 4), -np.inf)
+    cor = np.empty((2, 4))
     with pytest.raises(ValueError):
-        K.sum_range(w, w, np.empty((2, 3, 5)), lo, hi)
+        K.sum_range(w, w, np.empty((2, 3, 5)), lo, hi, cor, cor.copy(), 3)
+    with pytest.raises(ValueError):
+        K.sum_range(w, w, np.empty((2, 3, 4)), lo, hi, cor, cor.copy(), 4)  # keep > Y
     with pytest.raises(ValueError, match="contiguous planes"):
         K.sum_range(w[:, :, ::2], w[:, :, ::2], np.empty((2, 3, 2)), lo[:, :2].copy(),
-                    hi[:, :2].copy())
+                    hi[:, :2].copy(), cor[:, :2].copy(), cor[:, :2].copy(), 3)
+    mask, rows, per_x = np.empty((2, 3, 4), dtype=bool), np.empty((2, 3), np.int64), \
+        np.zeros(4, np.int64)
+    K.mask_counts(w, 1.0, 3, mask, rows, per_x)
+    assert mask.all() and (rows == 4).all() and (per_x == 6).all()
+    with pytest.raises(ValueError):
+        K.mask_counts(w, 1.0, 3, mask.view(np.uint8), rows, per_x)  # mask must be bool
+    with pytest.raises(ValueError):
+        K.mask_counts(w, 1.0, 4, mask, rows, per_x)  # keep > Y
+    with pytest.raises(ValueError):
+        K.mask_counts(w, 1.0, 3, mask, rows[:, :2].copy(), per_x)
     counts = np.zeros(3 * 256 + 1, dtype=np.int64)
     hits = np.empty(8, dtype=np.int64)
     a, b = np.full(3, 1.0), np.arange(3) * 256.0

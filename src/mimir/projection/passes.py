@@ -85,20 +85,25 @@ class SumAccumulator:
             Those slices of the volumes, one (Y, X) plane per z index.
         """
         t = self.total_s[z]
-        if not self._sum_range(water, fat, t):
+        compiled = self._sum_range(z, water, fat, t)
+        if not compiled:
             self._sum_range_numpy(water, fat, t)
         for name, src in (("water", water), ("fat", fat)):
             part = src[:, :self.keep, :]
-            np.sum(part, axis=1, out=self.cor[name][z])
+            if not compiled:
+                np.sum(part, axis=1, out=self.cor[name][z])
             np.sum(part, axis=2, out=self.sag[name][z])
 
-    def _sum_range(self, water: np.ndarray, fat: np.ndarray, t: np.ndarray) -> bool:
-        """The signal sum and the running ranges in one compiled loop, where built."""
+    def _sum_range(self, z: slice, water: np.ndarray, fat: np.ndarray,
+                   t: np.ndarray) -> bool:
+        """The signal sum, the running ranges and the coronal sums in one compiled loop,
+        where built (False: not done)."""
         k = native.kernels()
         if k is None:
             return False
         try:
-            k.sum_range(water, fat, t, self._lo, self._hi)
+            k.sum_range(water, fat, t, self._lo, self._hi, self.cor["water"][z],
+                        self.cor["fat"][z], self.keep)
         except ValueError:  # a layout the kernel does not take
             return False
         return True
@@ -200,6 +205,35 @@ def mask_sweep(total: np.ndarray, t: float, crop: int, block: int = 4 * BLOCK_SL
     mask_s = np.empty((Z, Y, X), dtype=bool)
     rows = np.empty((Z, Y), dtype=np.int64)
     per_x = np.zeros(X, dtype=np.int64)
+    if not _mask_counts(ts, t, keep, mask_s, rows, per_x):
+        _mask_blocks(ts, t, keep, mask_s, rows, per_x, block)
+    mask = mask_s.transpose(2, 1, 0)
+    return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
+                     area=rows.sum(axis=1),
+                     lateral=np.asarray(mask_s[:, :, 0].any(axis=1)
+                                        | mask_s[:, :, X - 1].any(axis=1))
+                     if X else np.zeros(Z, dtype=bool),
+                     anterior=np.asarray(mask_s[:, 0, :].any(axis=1)) if Y
+                     else np.zeros(Z, dtype=bool))
+
+
+def _mask_counts(ts: np.ndarray, t: float, keep: int, mask_s: np.ndarray, rows: np.ndarray,
+                 per_x: np.ndarray) -> bool:
+    """The mask and its counts in one compiled loop, where built (False: not done)."""
+    k = native.kernels()
+    if k is None:
+        return False
+    try:
+        k.mask_counts(ts, float(t), keep, mask_s, rows, per_x)
+    except ValueError:  # a layout the kernel does not take
+        return False
+    return True
+
+
+def _mask_blocks(ts: np.ndarray, t: float, keep: int, mask_s: np.ndarray, rows: np.ndarray,
+                 per_x: np.ndarray, block: int) -> None:
+    """The mask and its counts with numpy, a block of z slices at a time."""
+    Z, Y, X = ts.shape
     # counts as byte sums (bool is stored as 0/1 bytes), in uint16 within a block
     block = max(1, min(block, 65535 // max(Y, 1)))
     small = X < 65536
@@ -214,11 +248,3 @@ def mask_sweep(total: np.ndarray, t: float, crop: int, block: int = 4 * BLOCK_SL
         else:  # pragma: no cover - rows too long for uint16 counts
             rows[z0:z1] = np.count_nonzero(m, axis=2)
             per_x += np.count_nonzero(m[:, :keep, :], axis=(0, 1))
-    mask = mask_s.transpose(2, 1, 0)
-    return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
-                     area=rows.sum(axis=1),
-                     lateral=np.asarray(mask_s[:, :, 0].any(axis=1)
-                                        | mask_s[:, :, X - 1].any(axis=1))
-                     if X else np.zeros(Z, dtype=bool),
-                     anterior=np.asarray(mask_s[:, 0, :].any(axis=1)) if Y
-                     else np.zeros(Z, dtype=bool))
