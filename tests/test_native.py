@@ -91,6 +91,7 @@ def stations(draw):
     return a, station_map(a.shape, R, R + span, np.zeros(3), W_size)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf * 0 and the like, on purpose
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stations(), st.sampled_from([np.float64, np.float32]))
 def test_resampled_slices_equal_numpy_bit_for_bit(station, out_dtype):
@@ -119,6 +120,7 @@ def test_plane_kernel_equals_numpy_on_a_station_sized_plane(numpy_only):
     assert_same(out, expected)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf and the like, on purpose
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1),
        st.booleans(), st.integers(0, 3))
