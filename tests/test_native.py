@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import mimir.projection.fractions as fractions
 from mimir import native
 from mimir.fusion.resample import PlaneResampler, StationResampler, axis_map, station_map
-from mimir.projection.passes import SumAccumulator, mask_sweep
+from mimir.projection.passes import SumAccumulator
 
 K = native.kernels()
 
@@ -178,25 +178,6 @@ def test_histograms_equal_numpy_histogram(Z, Y, X, seed, hits):
             np.testing.assert_array_equal(fast[y], np.histogram(v[:, y, :], bins=256)[0])
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1),
-       st.integers(0, 10))
-def test_mask_and_counts_equal_numpy(Z, Y, X, seed, crop):
-    rng = np.random.default_rng(seed)
-    total = rng.choice(np.array([0.5, 1.0, 2.0, 3.0, np.nan, np.inf]), (Z, Y, X))
-    volume = total.transpose(2, 1, 0)
-    got = mask_sweep(volume, 2.0, crop)
-    native.set_enabled(False)
-    try:
-        expected = mask_sweep(volume, 2.0, crop)
-    finally:
-        native.set_enabled(True)
-    for name in ("mask", "per_y", "per_x", "area", "lateral", "anterior"):
-        a, b = getattr(got, name), getattr(expected, name)
-        assert a.dtype == b.dtype, name
-        np.testing.assert_array_equal(a, b, err_msg=name)
-
-
 def _axis(n: int, size: int):
     m = axis_map(n, size, size / n, 0.0)
     return m.i0, m.i1, m.d, m.e
@@ -248,16 +229,6 @@ def test_other_kernels_refuse_bad_arguments():
     with pytest.raises(ValueError, match="contiguous planes"):
         K.sum_range(w[:, :, ::2], w[:, :, ::2], np.empty((2, 3, 2)), lo[:, :2].copy(),
                     hi[:, :2].copy(), cor[:, :2].copy(), cor[:, :2].copy(), 3)
-    mask, rows, per_x = np.empty((2, 3, 4), dtype=bool), np.empty((2, 3), np.int64), \
-        np.zeros(4, np.int64)
-    K.mask_counts(w, 1.0, 3, mask, rows, per_x)
-    assert mask.all() and (rows == 4).all() and (per_x == 6).all()
-    with pytest.raises(ValueError):
-        K.mask_counts(w, 1.0, 3, mask.view(np.uint8), rows, per_x)  # mask must be bool
-    with pytest.raises(ValueError):
-        K.mask_counts(w, 1.0, 4, mask, rows, per_x)  # keep > Y
-    with pytest.raises(ValueError):
-        K.mask_counts(w, 1.0, 3, mask, rows[:, :2].copy(), per_x)
     counts = np.zeros(3 * 256 + 1, dtype=np.int64)
     hits = np.empty(8, dtype=np.int64)
     a, b = np.full(3, 1.0), np.arange(3) * 256.0
@@ -285,3 +256,32 @@ def test_a_layout_the_kernels_do_not_take_falls_back_to_numpy():
     finally:
         native.set_enabled(True)
     assert_same(got, expected)
+
+
+def test_without_the_built_kernels_numpy_runs_and_says_so(tmp_path):
+    """As after an install without a C compiler: the import of the extension fails,
+    status says why, and a subject preprocesses to the same image."""
+    from mimir.phantom.cohort import generate_cohort
+
+    generate_cohort(tmp_path, 1, seed=41)
+    zip_path = next(tmp_path.glob("*.zip"))
+    code = (
+        "import sys, numpy as np\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mimir._kernels':\n"
+        "            raise ImportError('not built')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from mimir import native\n"
+        "from mimir.pipeline import preprocess_subject\n"
+        f"image = preprocess_subject({str(zip_path)!r}).image\n"
+        f"np.save({str(tmp_path / 'numpy.npy')!r}, image)\n"
+        "print(native.status())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "numpy (the compiled kernels were not built)"
+    from mimir.pipeline import preprocess_subject
+
+    np.testing.assert_array_equal(np.load(tmp_path / "numpy.npy"),
+                                  preprocess_subject(zip_path).image)

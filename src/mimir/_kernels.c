@@ -14,7 +14,7 @@
  * this module and says how to switch it off.
  *
  * Sources: _kernels.c (this file: buffer checks, the module), _kernels_resample.c
- * (resampling), _kernels_sweep.c (signal sum, histograms, mask).
+ * (resampling), _kernels_sweep.c (signal sum, histograms).
  */
 #include "_kernels.h"
 
@@ -33,7 +33,6 @@ int mk_kind_of(const Py_buffer *b)
     case 'f': return b->itemsize == 4 ? K_F32 : K_BAD;
     case 'd': return b->itemsize == 8 ? K_F64 : K_BAD;
     case 'q': case 'l': return b->itemsize == 8 ? K_I64 : K_BAD;
-    case '?': return b->itemsize == 1 ? K_BOOL : K_BAD;
     default: return K_BAD;
     }
 }
@@ -67,7 +66,6 @@ static PyMethodDef methods[] = {
     {"lerp_planes", mk_lerp_planes, METH_VARARGS, mk_lerp_planes_doc},
     {"sum_range", mk_sum_range, METH_VARARGS, mk_sum_range_doc},
     {"hist_estimate", mk_hist_estimate, METH_VARARGS, mk_hist_estimate_doc},
-    {"mask_counts", mk_mask_counts, METH_VARARGS, mk_mask_counts_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,7 +17,7 @@
 #define MULTI
 #endif
 
-enum { K_U16, K_F32, K_F64, K_I64, K_BOOL, K_BAD };
+enum { K_U16, K_F32, K_F64, K_I64, K_BAD };
 
 /* The kind of a buffer's items (K_BAD for any other). */
 int mk_kind_of(const Py_buffer *b);
@@ -30,9 +30,8 @@ Py_ssize_t mk_n_items(const Py_buffer *b);
 PyObject *mk_resample_plane(PyObject *self, PyObject *args);
 PyObject *mk_lerp_planes(PyObject *self, PyObject *args);
 PyObject *mk_sum_range(PyObject *self, PyObject *args);
-PyObject *mk_mask_counts(PyObject *self, PyObject *args);
 PyObject *mk_hist_estimate(PyObject *self, PyObject *args);
 extern const char mk_resample_plane_doc[], mk_lerp_planes_doc[], mk_sum_range_doc[],
-    mk_mask_counts_doc[], mk_hist_estimate_doc[];
+    mk_hist_estimate_doc[];
 
 #endif

@@ -1,5 +1,5 @@
-/* mimir._kernels: the signal sum and its ranges and projections, the Otsu histogram
- * estimate, the body mask (projection.passes' and projection.fractions' arithmetic). */
+/* mimir._kernels: the signal sum with its ranges and coronal projections, and the Otsu
+ * histogram estimate (projection.passes' and projection.fractions' arithmetic). */
 #include "_kernels.h"
 
 const char mk_sum_range_doc[] =
@@ -117,69 +117,6 @@ done:
     if (held >= 3) PyBuffer_Release(&tb);
     if (held >= 2) PyBuffer_Release(&fb);
     PyBuffer_Release(&wb);
-    return ret;
-}
-
-const char mk_mask_counts_doc[] =
-"mask_counts(total, t, keep, mask, rows, per_x)\n\n"
-"mask = total >= t for a (Z, Y, X) float64 total (C-contiguous), into mask (bool, same\n"
-"shape); rows ((Z, Y) int64) the mask's count along x of every (z, y); per_x ((X,)\n"
-"int64) += the count of every x over all z and the first keep y.";
-
-/* One row of mask_counts: the mask, its count, and per_x += the mask (unless NULL). */
-static MULTI int64_t mask_row(const double *restrict v, double t, unsigned char *restrict m,
-                              int64_t *restrict per_x, Py_ssize_t X)
-{
-    Py_ssize_t x;
-    int64_t n = 0;
-    for (x = 0; x < X; x++) m[x] = v[x] >= t;
-    for (x = 0; x < X; x++) n += m[x];
-    if (per_x)
-        for (x = 0; x < X; x++) per_x[x] += m[x];
-    return n;
-}
-
-PyObject *mk_mask_counts(PyObject *self, PyObject *args)
-{
-    PyObject *to, *mo, *ro, *po;
-    double t;
-    Py_ssize_t keep;
-    Py_buffer tb, mb, rb, pb;
-    int held = 0;
-    PyObject *ret = NULL;
-
-    if (!PyArg_ParseTuple(args, "OdnOOO", &to, &t, &keep, &mo, &ro, &po)) return NULL;
-    if (mk_get_buf(to, &tb, 0, 3, "total") < 0) return NULL;
-    held = 1;
-    if (mk_get_buf(mo, &mb, 1, 3, "mask") < 0) goto done;
-    held = 2;
-    if (mk_get_buf(ro, &rb, 1, 2, "rows") < 0) goto done;
-    held = 3;
-    if (mk_get_buf(po, &pb, 1, 1, "per_x") < 0) goto done;
-    held = 4;
-    {
-        Py_ssize_t Z = tb.shape[0], Y = tb.shape[1], X = tb.shape[2], z, y;
-        const double *v = tb.buf;
-        unsigned char *m = mb.buf;
-        int64_t *rows = rb.buf, *per_x = pb.buf;
-        if (mk_kind_of(&tb) != K_F64 || mk_kind_of(&mb) != K_BOOL || mk_kind_of(&rb) != K_I64
-            || mk_kind_of(&pb) != K_I64 || mb.shape[0] != Z || mb.shape[1] != Y
-            || mb.shape[2] != X || rb.shape[0] != Z || rb.shape[1] != Y
-            || mk_n_items(&pb) != X || keep < 0 || keep > Y) {
-            PyErr_SetString(PyExc_ValueError, "mask_counts: dtypes or shapes do not match");
-            goto done;
-        }
-        for (z = 0; z < Z; z++)
-            for (y = 0; y < Y; y++)
-                rows[z * Y + y] = mask_row(v + (z * Y + y) * X, t, m + (z * Y + y) * X,
-                                           y < keep ? per_x : NULL, X);
-    }
-    ret = Py_NewRef(Py_None);
-done:
-    if (held >= 4) PyBuffer_Release(&pb);
-    if (held >= 3) PyBuffer_Release(&rb);
-    if (held >= 2) PyBuffer_Release(&mb);
-    PyBuffer_Release(&tb);
     return ret;
 }
 

@@ -205,35 +205,6 @@ def mask_sweep(total: np.ndarray, t: float, crop: int, block: int = 4 * BLOCK_SL
     mask_s = np.empty((Z, Y, X), dtype=bool)
     rows = np.empty((Z, Y), dtype=np.int64)
     per_x = np.zeros(X, dtype=np.int64)
-    if not _mask_counts(ts, t, keep, mask_s, rows, per_x):
-        _mask_blocks(ts, t, keep, mask_s, rows, per_x, block)
-    mask = mask_s.transpose(2, 1, 0)
-    return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
-                     area=rows.sum(axis=1),
-                     lateral=np.asarray(mask_s[:, :, 0].any(axis=1)
-                                        | mask_s[:, :, X - 1].any(axis=1))
-                     if X else np.zeros(Z, dtype=bool),
-                     anterior=np.asarray(mask_s[:, 0, :].any(axis=1)) if Y
-                     else np.zeros(Z, dtype=bool))
-
-
-def _mask_counts(ts: np.ndarray, t: float, keep: int, mask_s: np.ndarray, rows: np.ndarray,
-                 per_x: np.ndarray) -> bool:
-    """The mask and its counts in one compiled loop, where built (False: not done)."""
-    k = native.kernels()
-    if k is None:
-        return False
-    try:
-        k.mask_counts(ts, float(t), keep, mask_s, rows, per_x)
-    except ValueError:  # a layout the kernel does not take
-        return False
-    return True
-
-
-def _mask_blocks(ts: np.ndarray, t: float, keep: int, mask_s: np.ndarray, rows: np.ndarray,
-                 per_x: np.ndarray, block: int) -> None:
-    """The mask and its counts with numpy, a block of z slices at a time."""
-    Z, Y, X = ts.shape
     # counts as byte sums (bool is stored as 0/1 bytes), in uint16 within a block
     block = max(1, min(block, 65535 // max(Y, 1)))
     small = X < 65536
@@ -248,3 +219,11 @@ def _mask_blocks(ts: np.ndarray, t: float, keep: int, mask_s: np.ndarray, rows: 
         else:  # pragma: no cover - rows too long for uint16 counts
             rows[z0:z1] = np.count_nonzero(m, axis=2)
             per_x += np.count_nonzero(m[:, :keep, :], axis=(0, 1))
+    mask = mask_s.transpose(2, 1, 0)
+    return MaskSweep(mask=mask, per_y=rows[:, :keep].sum(axis=0), per_x=per_x,
+                     area=rows.sum(axis=1),
+                     lateral=np.asarray(mask_s[:, :, 0].any(axis=1)
+                                        | mask_s[:, :, X - 1].any(axis=1))
+                     if X else np.zeros(Z, dtype=bool),
+                     anterior=np.asarray(mask_s[:, 0, :].any(axis=1)) if Y
+                     else np.zeros(Z, dtype=bool))
