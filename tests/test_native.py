@@ -285,3 +285,38 @@ def test_without_the_built_kernels_numpy_runs_and_says_so(tmp_path):
 
     np.testing.assert_array_equal(np.load(tmp_path / "numpy.npy"),
                                   preprocess_subject(zip_path).image)
+
+
+def test_the_loops_let_other_threads_run():
+    """A thread keeps counting while a kernel works on a large volume (the GIL is
+    released around the loops), so threads of one worker preprocess side by side."""
+    import threading
+    import time
+
+    v = np.random.default_rng(5).random((60, 300, 300))
+    a, b = np.full(300, 100.0), np.arange(300) * 256.0
+    counts = np.zeros(300 * 256 + 1, dtype=np.int64)
+    hits = np.empty(1 << 20, dtype=np.int64)
+    ticks = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0)  # gives the GIL back at once
+
+    interval = sys.getswitchinterval()
+    # the GIL changes hands only where it is given up: none while a C call holds it
+    sys.setswitchinterval(1.0)
+    worker = threading.Thread(target=count)
+    worker.start()
+    try:
+        time.sleep(0.02)
+        before = ticks[0]
+        K.hist_estimate(v, a, b, 1e-9, counts, hits, 0)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)
+    assert during >= 10, f"the other thread counted {during} times during the call"

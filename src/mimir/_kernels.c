@@ -10,8 +10,9 @@
  *
  * Arrays arrive through the buffer protocol (no numpy headers needed to build); every
  * shape, dtype and index is checked before any memory is touched, and a check that fails
- * raises ValueError, so the Python side can fall back to numpy. mimir/native.py loads
- * this module and says how to switch it off.
+ * raises ValueError, so the Python side can fall back to numpy. The loops run without
+ * the GIL (threads of one process, as in a Dask worker, preprocess side by side).
+ * mimir/native.py loads this module and says how to switch it off.
  *
  * Sources: _kernels.c (this file: buffer checks, the module), _kernels_resample.c
  * (resampling), _kernels_sweep.c (signal sum, histograms).

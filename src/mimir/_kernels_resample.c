@@ -147,6 +147,7 @@ PyObject *mk_resample_plane(PyObject *self, PyObject *args)
         mid = PyMem_Malloc((size_t)cols * sizeof(double));
         if (!mid) { PyErr_NoMemory(); goto done; }
     }
+    Py_BEGIN_ALLOW_THREADS  /* plain C below: other Python threads may run */
     {
         double *o = (double *)ob.buf;
         for (r = 0; r < orows; r++) {
@@ -159,6 +160,7 @@ PyObject *mk_resample_plane(PyObject *self, PyObject *args)
             if (cm.size >= 0) col_pass(m, &cm, ocols, orow);
         }
     }
+    Py_END_ALLOW_THREADS
     ret = Py_NewRef(Py_None);
 done:
     PyMem_Free(mid);
@@ -222,10 +224,12 @@ PyObject *mk_lerp_planes(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "lerp_planes: dtypes or sizes do not match");
         goto done;
     }
+    Py_BEGIN_ALLOW_THREADS
     if (okind == K_F64)
         lerp64(p1.buf, d, have0 ? p0.buf : NULL, e, ob.buf, n);
     else
         lerp32(p1.buf, d, have0 ? p0.buf : NULL, e, ob.buf, n);
+    Py_END_ALLOW_THREADS
     ret = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&ob);

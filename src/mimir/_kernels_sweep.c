@@ -103,11 +103,13 @@ PyObject *mk_sum_range(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "sum_range: dtypes or shapes do not match");
         goto done;
     }
+    Py_BEGIN_ALLOW_THREADS
     for (z = 0; z < k; z++)
         sum_range_plane((const double *)((const char *)wb.buf + z * wb.strides[0]),
                         (const double *)((const char *)fb.buf + z * fb.strides[0]),
                         (double *)tb.buf + z * plane, lb.buf, hb.buf,
                         (double *)cwb.buf + z * X, (double *)cfb.buf + z * X, Y, X, keep);
+    Py_END_ALLOW_THREADS
     ret = Py_NewRef(Py_None);
 done:
     if (held >= 7) PyBuffer_Release(&cfb);
@@ -164,6 +166,7 @@ PyObject *mk_hist_estimate(PyObject *self, PyObject *args)
             goto done;
         }
         pos = start;
+        Py_BEGIN_ALLOW_THREADS
         while (pos < size && nh < cap && !bad) {
             Py_ssize_t y = (pos / X) % Y, end = pos - pos % X + X, i;
             double ay = a[y], by = b[y];
@@ -185,6 +188,7 @@ PyObject *mk_hist_estimate(PyObject *self, PyObject *args)
             }
             pos = i;
         }
+        Py_END_ALLOW_THREADS
         if (bad) {
             PyErr_SetString(PyExc_ValueError, "histogram estimate out of range");
             goto done;
