@@ -38,8 +38,7 @@ int mk_kind_of(const Py_buffer *b)
     }
 }
 
-/* A C-contiguous buffer of ndim dimensions (ndim 0: any), optionally writable. */
-int mk_get_buf(PyObject *o, Py_buffer *b, int writable, int ndim, const char *name)
+int mk_get_buf(PyObject *o, Py_buffer *b, int writable, int ndim, int kind, const char *name)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(o, b, flags) < 0) {
@@ -51,6 +50,11 @@ int mk_get_buf(PyObject *o, Py_buffer *b, int writable, int ndim, const char *na
     if (ndim && b->ndim != ndim) {
         PyErr_Format(PyExc_ValueError, "%s: %d dimensions, expected %d", name, b->ndim,
                      ndim);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    if (kind != K_ANY && mk_kind_of(b) != kind) {
+        PyErr_Format(PyExc_ValueError, "%s: wrong dtype", name);
         PyBuffer_Release(b);
         return -1;
     }

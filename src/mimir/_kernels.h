@@ -17,13 +17,16 @@
 #define MULTI
 #endif
 
-enum { K_U16, K_F32, K_F64, K_I64, K_BAD };
+enum { K_U16, K_F32, K_F64, K_I64, K_BAD, K_ANY };
 
 /* The kind of a buffer's items (K_BAD for any other). */
 int mk_kind_of(const Py_buffer *b);
-/* A C-contiguous buffer of ndim dimensions (ndim 0: any), optionally writable;
- * ValueError naming it otherwise. */
-int mk_get_buf(PyObject *o, Py_buffer *b, int writable, int ndim, const char *name);
+/* A C-contiguous buffer of ndim dimensions (ndim 0: any) and items of a kind (K_ANY:
+ * any), optionally writable; ValueError naming it otherwise (and b left unheld).
+ * Buffers start zeroed ({0}): PyBuffer_Release of one never held does nothing, so a
+ * kernel releases all of its buffers in one place, whichever were acquired. */
+int mk_get_buf(PyObject *o, Py_buffer *b, int writable, int ndim, int kind,
+               const char *name);
 Py_ssize_t mk_n_items(const Py_buffer *b);
 
 /* The module's functions and their docstrings. */

@@ -38,10 +38,9 @@ static MULTI void lerp_rows(const char *base, int kind, Py_ssize_t i1, double d,
 }
 
 /* An axis map given as four arrays (i0, i1 int64; d, e float64) of one length, every
- * index within [0, n); or None (identity). */
+ * index within [0, n); or None (identity: size -1). Its buffers start zeroed. */
 typedef struct {
     Py_buffer b[4];
-    int held;
     Py_ssize_t size;
     const int64_t *i0, *i1;
     const double *d, *e;
@@ -50,15 +49,13 @@ typedef struct {
 static void axis_release(axis_t *a)
 {
     int k;
-    for (k = 0; k < a->held; k++) PyBuffer_Release(&a->b[k]);
-    a->held = 0;
+    for (k = 0; k < 4; k++) PyBuffer_Release(&a->b[k]);
 }
 
 static int axis_get(PyObject *o, axis_t *a, Py_ssize_t n, const char *name)
 {
     int k;
     Py_ssize_t i;
-    a->held = 0;
     a->size = -1;
     if (o == Py_None) return 0;
     if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
@@ -66,32 +63,26 @@ static int axis_get(PyObject *o, axis_t *a, Py_ssize_t n, const char *name)
         return -1;
     }
     for (k = 0; k < 4; k++) {
-        if (mk_get_buf(PyTuple_GET_ITEM(o, k), &a->b[k], 0, 1, name) < 0) goto fail;
-        a->held++;
-        if (mk_kind_of(&a->b[k]) != (k < 2 ? K_I64 : K_F64)) {
-            PyErr_Format(PyExc_ValueError, "%s: wrong dtype of part %d", name, k);
-            goto fail;
-        }
+        if (mk_get_buf(PyTuple_GET_ITEM(o, k), &a->b[k], 0, 1, k < 2 ? K_I64 : K_F64,
+                       name) < 0)
+            return -1;
         if (k && mk_n_items(&a->b[k]) != mk_n_items(&a->b[0])) {
             PyErr_Format(PyExc_ValueError, "%s: parts of different lengths", name);
-            goto fail;
+            return -1;
         }
     }
-    a->size = mk_n_items(&a->b[0]);
     a->i0 = (const int64_t *)a->b[0].buf;
     a->i1 = (const int64_t *)a->b[1].buf;
     a->d = (const double *)a->b[2].buf;
     a->e = (const double *)a->b[3].buf;
-    for (i = 0; i < a->size; i++) {
+    for (i = 0; i < mk_n_items(&a->b[0]); i++) {
         if (a->i0[i] < 0 || a->i0[i] >= n || a->i1[i] < 0 || a->i1[i] >= n) {
             PyErr_Format(PyExc_ValueError, "%s: source index out of range", name);
-            goto fail;
+            return -1;
         }
     }
+    a->size = mk_n_items(&a->b[0]);
     return 0;
-fail:
-    axis_release(a);
-    return -1;
 }
 
 /* The column pass of one row: out[c] = mid[j1[c]] * dc[c] + mid[j0[c]] * ec[c]. */
@@ -119,20 +110,20 @@ const char mk_resample_plane_doc[] =
 PyObject *mk_resample_plane(PyObject *self, PyObject *args)
 {
     PyObject *so, *oo, *ro, *co;
-    Py_buffer sb, ob;
-    axis_t rm, cm;
+    Py_buffer sb = {0}, ob = {0};
+    axis_t rm = {0}, cm = {0};
     Py_ssize_t rows, cols, orows, ocols, r;
     double *mid = NULL;
     int kind;
     PyObject *ret = NULL;
 
     if (!PyArg_ParseTuple(args, "OOOO", &so, &oo, &ro, &co)) return NULL;
-    if (mk_get_buf(so, &sb, 0, 2, "src") < 0) return NULL;
-    if (mk_get_buf(oo, &ob, 1, 2, "out") < 0) { PyBuffer_Release(&sb); return NULL; }
-    rm.held = cm.held = 0;
+    if (mk_get_buf(so, &sb, 0, 2, K_ANY, "src") < 0
+        || mk_get_buf(oo, &ob, 1, 2, K_F64, "out") < 0)
+        goto done;
     kind = mk_kind_of(&sb);
-    if ((kind != K_U16 && kind != K_F32 && kind != K_F64) || mk_kind_of(&ob) != K_F64) {
-        PyErr_SetString(PyExc_ValueError, "src or out: unsupported dtype");
+    if (kind != K_U16 && kind != K_F32 && kind != K_F64) {
+        PyErr_SetString(PyExc_ValueError, "src: wrong dtype");
         goto done;
     }
     rows = sb.shape[0]; cols = sb.shape[1];
@@ -206,21 +197,21 @@ PyObject *mk_lerp_planes(PyObject *self, PyObject *args)
 {
     PyObject *p1o, *p0o, *oo;
     double d, e;
-    Py_buffer p1, p0, ob;
+    Py_buffer p1 = {0}, p0 = {0}, ob = {0};
     int have0, okind;
     Py_ssize_t n;
     PyObject *ret = NULL;
 
     if (!PyArg_ParseTuple(args, "OdOdO", &p1o, &d, &p0o, &e, &oo)) return NULL;
     have0 = p0o != Py_None;
-    if (mk_get_buf(p1o, &p1, 0, 0, "p1") < 0) return NULL;
-    if (have0 && mk_get_buf(p0o, &p0, 0, 0, "p0") < 0) { PyBuffer_Release(&p1); return NULL; }
-    if (mk_get_buf(oo, &ob, 1, 0, "out") < 0) goto release_in;
+    if (mk_get_buf(p1o, &p1, 0, 0, K_F64, "p1") < 0
+        || (have0 && mk_get_buf(p0o, &p0, 0, 0, K_F64, "p0") < 0)
+        || mk_get_buf(oo, &ob, 1, 0, K_ANY, "out") < 0)
+        goto done;
     okind = mk_kind_of(&ob);
     n = mk_n_items(&p1);
-    if (mk_kind_of(&p1) != K_F64 || (have0 && mk_kind_of(&p0) != K_F64)
-        || (okind != K_F64 && okind != K_F32)
-        || (have0 && mk_n_items(&p0) != n) || mk_n_items(&ob) != n) {
+    if ((okind != K_F64 && okind != K_F32) || (have0 && mk_n_items(&p0) != n)
+        || mk_n_items(&ob) != n) {
         PyErr_SetString(PyExc_ValueError, "lerp_planes: dtypes or sizes do not match");
         goto done;
     }
@@ -233,8 +224,7 @@ PyObject *mk_lerp_planes(PyObject *self, PyObject *args)
     ret = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&ob);
-release_in:
-    if (have0) PyBuffer_Release(&p0);
+    PyBuffer_Release(&p0);
     PyBuffer_Release(&p1);
     return ret;
 }

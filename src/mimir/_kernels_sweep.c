@@ -9,9 +9,8 @@ const char mk_sum_range_doc[] =
 "maximum of total over the planes, NaN propagating as numpy.minimum and maximum do;\n"
 "cor_water and cor_fat ((k, X) float64) the sums of water and fat over their first keep\n"
 "rows, 0 plus one row after another (numpy's order for a sum over a non-contiguous\n"
-"axis). water and\n"
-"fat: (k, Y, X), C-contiguous planes in any order of planes (any stride between\n"
-"planes); total: (k, Y, X) C-contiguous.";
+"axis). water and fat: (k, Y, X), C-contiguous planes in any order of planes (any\n"
+"stride between planes); total: (k, Y, X) C-contiguous.";
 
 static int get_planes(PyObject *o, Py_buffer *b, const char *name)
 {
@@ -68,34 +67,24 @@ PyObject *mk_sum_range(PyObject *self, PyObject *args)
 {
     PyObject *wo, *fo, *to, *lo_o, *hi_o, *cwo, *cfo;
     Py_ssize_t keep;
-    Py_buffer wb, fb, tb, lb, hb, cwb, cfb;
-    int held = 0;
+    Py_buffer wb = {0}, fb = {0}, tb = {0}, lb = {0}, hb = {0}, cwb = {0}, cfb = {0};
     PyObject *ret = NULL;
     Py_ssize_t k, Y, X, plane, z;
 
     if (!PyArg_ParseTuple(args, "OOOOOOOn", &wo, &fo, &to, &lo_o, &hi_o, &cwo, &cfo, &keep))
         return NULL;
-    if (get_planes(wo, &wb, "water") < 0) return NULL;
-    held = 1;
-    if (get_planes(fo, &fb, "fat") < 0) goto done;
-    held = 2;
-    if (mk_get_buf(to, &tb, 1, 3, "total") < 0) goto done;
-    held = 3;
-    if (mk_get_buf(lo_o, &lb, 1, 2, "lo") < 0) goto done;
-    held = 4;
-    if (mk_get_buf(hi_o, &hb, 1, 2, "hi") < 0) goto done;
-    held = 5;
-    if (mk_get_buf(cwo, &cwb, 1, 2, "cor_water") < 0) goto done;
-    held = 6;
-    if (mk_get_buf(cfo, &cfb, 1, 2, "cor_fat") < 0) goto done;
-    held = 7;
+    if (get_planes(wo, &wb, "water") < 0 || get_planes(fo, &fb, "fat") < 0
+        || mk_get_buf(to, &tb, 1, 3, K_F64, "total") < 0
+        || mk_get_buf(lo_o, &lb, 1, 2, K_F64, "lo") < 0
+        || mk_get_buf(hi_o, &hb, 1, 2, K_F64, "hi") < 0
+        || mk_get_buf(cwo, &cwb, 1, 2, K_F64, "cor_water") < 0
+        || mk_get_buf(cfo, &cfb, 1, 2, K_F64, "cor_fat") < 0)
+        goto done;
     k = wb.shape[0];
     Y = wb.shape[1];
     X = wb.shape[2];
     plane = Y * X;
-    if (mk_kind_of(&tb) != K_F64 || mk_kind_of(&lb) != K_F64 || mk_kind_of(&hb) != K_F64
-        || mk_kind_of(&cwb) != K_F64 || mk_kind_of(&cfb) != K_F64
-        || fb.shape[0] != k || fb.shape[1] != Y || fb.shape[2] != X
+    if (fb.shape[0] != k || fb.shape[1] != Y || fb.shape[2] != X
         || tb.shape[0] != k || tb.shape[1] != Y || tb.shape[2] != X
         || mk_n_items(&lb) != plane || mk_n_items(&hb) != plane
         || cwb.shape[0] != k || cwb.shape[1] != X || cfb.shape[0] != k || cfb.shape[1] != X
@@ -112,12 +101,12 @@ PyObject *mk_sum_range(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     ret = Py_NewRef(Py_None);
 done:
-    if (held >= 7) PyBuffer_Release(&cfb);
-    if (held >= 6) PyBuffer_Release(&cwb);
-    if (held >= 5) PyBuffer_Release(&hb);
-    if (held >= 4) PyBuffer_Release(&lb);
-    if (held >= 3) PyBuffer_Release(&tb);
-    if (held >= 2) PyBuffer_Release(&fb);
+    PyBuffer_Release(&cfb);
+    PyBuffer_Release(&cwb);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&lb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&fb);
     PyBuffer_Release(&wb);
     return ret;
 }
@@ -136,31 +125,24 @@ PyObject *mk_hist_estimate(PyObject *self, PyObject *args)
     PyObject *vo, *ao, *bo, *co, *ho;
     double two_eps;
     Py_ssize_t start;
-    Py_buffer vb, ab, bb, cb, hb;
-    int held = 0;
+    Py_buffer vb = {0}, ab = {0}, bb = {0}, cb = {0}, hb = {0};
     PyObject *ret = NULL;
 
     if (!PyArg_ParseTuple(args, "OOOdOOn", &vo, &ao, &bo, &two_eps, &co, &ho, &start))
         return NULL;
-    if (mk_get_buf(vo, &vb, 0, 3, "v") < 0) return NULL;
-    held = 1;
-    if (mk_get_buf(ao, &ab, 0, 1, "a") < 0) goto done;
-    held = 2;
-    if (mk_get_buf(bo, &bb, 0, 1, "b") < 0) goto done;
-    held = 3;
-    if (mk_get_buf(co, &cb, 1, 1, "counts") < 0) goto done;
-    held = 4;
-    if (mk_get_buf(ho, &hb, 1, 1, "hits") < 0) goto done;
-    held = 5;
+    if (mk_get_buf(vo, &vb, 0, 3, K_F64, "v") < 0
+        || mk_get_buf(ao, &ab, 0, 1, K_F64, "a") < 0
+        || mk_get_buf(bo, &bb, 0, 1, K_F64, "b") < 0
+        || mk_get_buf(co, &cb, 1, 1, K_I64, "counts") < 0
+        || mk_get_buf(ho, &hb, 1, 1, K_I64, "hits") < 0)
+        goto done;
     {
         Py_ssize_t Y = vb.shape[1], X = vb.shape[2], size = mk_n_items(&vb);
         Py_ssize_t nb = mk_n_items(&cb), cap = mk_n_items(&hb), nh = 0, pos;
         int bad = 0;
         const double *v = vb.buf, *a = ab.buf, *b = bb.buf;
         int64_t *counts = cb.buf, *hits = hb.buf;
-        if (mk_kind_of(&vb) != K_F64 || mk_kind_of(&ab) != K_F64 || mk_kind_of(&bb) != K_F64
-            || mk_kind_of(&cb) != K_I64 || mk_kind_of(&hb) != K_I64
-            || mk_n_items(&ab) != Y || mk_n_items(&bb) != Y || cap < 1 || start < 0
+        if (mk_n_items(&ab) != Y || mk_n_items(&bb) != Y || cap < 1 || start < 0
             || start > size || X < 1) {
             PyErr_SetString(PyExc_ValueError, "hist_estimate: dtypes or shapes do not match");
             goto done;
@@ -196,10 +178,10 @@ PyObject *mk_hist_estimate(PyObject *self, PyObject *args)
         ret = Py_BuildValue("nn", pos, nh);
     }
 done:
-    if (held >= 5) PyBuffer_Release(&hb);
-    if (held >= 4) PyBuffer_Release(&cb);
-    if (held >= 3) PyBuffer_Release(&bb);
-    if (held >= 2) PyBuffer_Release(&ab);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&ab);
     PyBuffer_Release(&vb);
     return ret;
 }
