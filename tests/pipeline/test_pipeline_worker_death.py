@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -32,35 +33,58 @@ def _spawned_workers() -> list[int]:
     return pids
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_killed_worker_is_replaced_and_no_subject_lost(phantom_dir, tmp_path):
+    # 12 subjects (the 3 phantoms and copies under other names): about 2 s of work per
+    # worker, so that a worker is still busy when it is killed
+    inputs = tmp_path / "zips"
+    inputs.mkdir()
+    originals = sorted(phantom_dir.glob("*.zip"))
+    copies = {}
+    for k in range(4):
+        for z in originals:
+            eid, rest = z.name.split("_", 1)
+            name = f"{int(eid) + 1000 * k}_{rest}"
+            shutil.copyfile(z, inputs / name)
+            copies[name.split(".")[0]] = z
     killed: list[int] = []
     stop = threading.Event()
 
     def killer():
         while not stop.is_set() and not killed:
-            pids = _spawned_workers()
-            if pids:
-                time.sleep(1.0)  # let it start on a subject
-                try:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+            # a worker that has used 0.6 s of CPU has imported what it needs (about
+            # 0.3 s) and is preprocessing a subject
+            for pid in _spawned_workers():
+                if _cpu_seconds(pid) >= 0.6:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                    except ProcessLookupError:
+                        pass
+                    break
+            time.sleep(0.02)
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
     try:
-        summary = mimir.preprocess([phantom_dir], tmp_path / "cache", workers=2)
+        summary = mimir.preprocess([inputs], tmp_path / "cache", workers=2)
     finally:
         stop.set()
         t.join(5)
     assert killed, "the test did not manage to kill a worker"
-    assert summary.count("done") == 3 and not summary.failed
+    assert summary.count("done") == len(copies) and not summary.failed
     cache = Cache(tmp_path / "cache")
-    for z in sorted(phantom_dir.glob("*.zip")):
-        name = z.name.split(".")[0]
-        assert np.array_equal(cache.read_image(name), preprocess_subject(z).image)
+    images = {z: preprocess_subject(z).image for z in originals}
+    for name, z in copies.items():
+        assert np.array_equal(cache.read_image(name), images[z]), name
 
 
 def test_script_without_main_guard_gets_a_message_saying_so(phantom_dir, tmp_path):
