@@ -18,8 +18,12 @@ _ENV = "MIMIR_NATIVE"
 _state: dict[str, ModuleType | None] = {}
 
 
+def _switched_off() -> bool:
+    return os.environ.get(_ENV, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def _load() -> ModuleType | None:
-    if os.environ.get(_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if _switched_off():
         return None
     try:
         import mimir._kernels as _kernels  # type: ignore[import-not-found]  # lazy: built or not
@@ -44,7 +48,7 @@ def status() -> str:
     """``"compiled kernels"`` or ``"numpy"``, with why where the kernels are not used."""
     if kernels() is not None:
         return "compiled kernels"
-    if os.environ.get(_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if _switched_off():
         return f"numpy ({_ENV}=0)"
     try:
         import mimir._kernels  # type: ignore[import-not-found]  # noqa: F401  # lazy: built or not
