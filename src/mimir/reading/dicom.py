@@ -115,32 +115,47 @@ class _Unsupported(Exception):
     """Raised inside the fast reader: let pydicom try."""
 
 
-#: element headers: explicit VR (group, element, VR, 16-bit length), implicit VR
-#: (group, element, 32-bit length), and a 32-bit length
-_EXPLICIT_HEAD = struct.Struct("<HH2sH")
-_IMPLICIT_HEAD = struct.Struct("<HHI")
+#: element headers read as one little-endian uint32 key, (element << 16) | group (the
+#: tag's two halves swapped, which saves shifting them together per element): explicit
+#: VR (key, VR, 16-bit length), implicit VR (key, 32-bit length), a 32-bit length
+_EXPLICIT_HEAD = struct.Struct("<I2sH")
+_IMPLICIT_HEAD = struct.Struct("<II")
 _U32 = struct.Struct("<I")
+
+
+def _key(tag: int) -> int:
+    """The swapped key of a (group << 16) | element tag."""
+    return ((tag & 0xFFFF) << 16) | (tag >> 16)
+
+
+_PIXEL_KEY = _key(_PIXEL_DATA)
+_DELIMITER_KEYS = frozenset((_key(_ITEM_END), _key(_SEQ_END)))
+_STOP_KEYS = _DELIMITER_KEYS | {_PIXEL_KEY}
+#: swapped key -> tag of the elements kept
+_WANTED_KEYS = {_key(t): t for t in TAGS.values()}
 
 
 def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict, depth: int,
           stop_at_pixels: bool = True) -> int:
-    """Walk elements from ``pos`` to ``end``; store wanted values in ``out``.
+    """Walk elements from ``pos`` to ``end``; store wanted values in ``out`` (by tag).
 
     Returns the position after the last element read (after a delimiter when nested).
     """
     if depth > _MAX_DEPTH:
         raise _Unsupported("sequences nested too deeply")
-    explicit_head, implicit_head = _EXPLICIT_HEAD.unpack_from, _IMPLICIT_HEAD.unpack_from
+    head = _EXPLICIT_HEAD.unpack_from if explicit else _IMPLICIT_HEAD.unpack_from
     u32 = _U32.unpack_from
-    top = depth == 0
+    long_vrs, stop_keys = _LONG_VRS, _STOP_KEYS
+    wanted = _WANTED_KEYS if depth == 0 else {}
     while pos + 8 <= end:
+        vr = None
         if explicit:
-            group, elem, vr, length = explicit_head(buf, pos)
-            if group == 0xFFFE:  # items and delimiters carry no VR
+            key, vr, length = head(buf, pos)
+            if key & 0xFFFF == 0xFFFE:  # items and delimiters carry no VR
                 vr = None
                 (length,) = u32(buf, pos + 4)
                 pos += 8
-            elif vr in _LONG_VRS:
+            elif vr in long_vrs:
                 if pos + 12 > end:
                     raise _Unsupported("truncated element header")
                 (length,) = u32(buf, pos + 8)
@@ -148,28 +163,27 @@ def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict,
             else:
                 pos += 8
         else:
-            group, elem, length = implicit_head(buf, pos)
-            vr = None
+            key, length = head(buf, pos)
             pos += 8
-        tag = (group << 16) | elem
-        if tag == _ITEM_END or tag == _SEQ_END:
-            return pos
-        if tag == _PIXEL_DATA and top:
-            if length == _UNDEFINED:
-                raise _Unsupported("encapsulated (compressed) pixel data")
-            out["_pixels"] = (pos, length)
-            if stop_at_pixels:
-                return pos
-            pos += length
-            continue
+        if key in stop_keys:
+            if key != _PIXEL_KEY:
+                return pos  # an item or sequence delimiter
+            if depth == 0:
+                if length == _UNDEFINED:
+                    raise _Unsupported("encapsulated (compressed) pixel data")
+                out["_pixels"] = (pos, length)
+                if stop_at_pixels:
+                    return pos
+                pos += length
+                continue
         if length == _UNDEFINED:
             # a sequence (or UN holding one) of undefined length: skip its items
-            nested_explicit = explicit and vr != b"UN"
-            pos = _skip_sequence(buf, pos, end, nested_explicit, depth + 1)
+            pos = _skip_sequence(buf, pos, end, explicit and vr != b"UN", depth + 1)
             continue
         if pos + length > end:
             raise _Unsupported("element runs past the end of the file")
-        if top and tag in _WANTED:
+        tag = wanted.get(key)
+        if tag is not None:
             out[tag] = buf[pos:pos + length]
         pos += length
     return pos
@@ -227,23 +241,20 @@ def _fast_read(buf: bytes | bytearray, with_pixels: bool, limits: Limits) -> Dic
     (group,) = struct.unpack_from("<H", buf, 132)
     if group != 0x0002:
         raise _Unsupported("no file meta group")
-    meta: dict = {}
     pos = 132
     ts = None
-    while pos + 8 <= len(buf):
-        g, e = struct.unpack_from("<HH", buf, pos)
-        if g != 0x0002:
+    head, u32, n = _EXPLICIT_HEAD.unpack_from, _U32.unpack_from, len(buf)
+    while pos + 8 <= n:
+        key, vr, length = head(buf, pos)
+        if key & 0xFFFF != 0x0002:
             break
-        vr = bytes(buf[pos + 4:pos + 6])  # a key of _LONG_VRS (buf may be a bytearray)
         if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<I", buf, pos + 8)
+            (length,) = u32(buf, pos + 8)
             pos += 12
         else:
-            (length,) = struct.unpack_from("<H", buf, pos + 6)
             pos += 8
-        if e == 0x0010:
+        if key >> 16 == 0x0010:
             ts = _text(buf[pos:pos + length])
-        meta[e] = length
         pos += length
     if ts == EXPLICIT_LE:
         explicit = True

@@ -38,6 +38,7 @@ procedure assumes and pass silently. Clean field-20201 input passes every check.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -70,8 +71,12 @@ def _numbers(text: str, n: int | None, what: str) -> list[float]:
     return values
 
 
-def orientation_values(text: str) -> list[float]:
+@functools.lru_cache(maxsize=64)
+def orientation_values(text: str) -> tuple[float, ...]:
     """The six direction cosines of an ImageOrientationPatient text.
+
+    Remembered for the last texts seen (a series' slices share one), so each is parsed
+    once; a text that fails is not remembered and fails every time.
 
     Raises
     ------
@@ -88,7 +93,7 @@ def orientation_values(text: str) -> list[float]:
         raise _corrupt(f"ImageOrientationPatient {text[:60]!r} is not axial (field 20201 "
                        "has 1\\0\\0\\0\\1\\0: rows along +x, columns along +y); the "
                        "procedure would place the pixels wrongly")
-    return v
+    return tuple(v)
 
 
 def check_slice_meaning(sl) -> None:
