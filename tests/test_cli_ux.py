@@ -4,7 +4,9 @@ output that wraps only on a terminal, meaningful rates, `-v` anywhere, what to c
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -302,3 +304,42 @@ def test_api_shows_progress_where_it_can_be_drawn_and_can_be_turned_off(monkeypa
     monkeypatch.undo()
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert progress._live_console() is None
+
+
+_PROBE = '''
+def imported():
+    import sys
+    return "mimir.cli" in sys.modules
+'''
+_SCRIPT = '''
+import sys
+{imports}
+if __name__ == "__main__":
+    {call}
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    import probe_helper
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        print(pool.submit(probe_helper.imported).result())
+'''
+
+
+@pytest.mark.parametrize("console_script", [True, False])
+def test_spawned_workers_skip_the_console_script(tmp_path, console_script):
+    """A worker spawned under the ``mimir`` console script does not re-run it (about a
+    second of imports per worker); a user's own script is re-run as multiprocessing
+    documents (its workers see what it imports)."""
+    (tmp_path / "probe_helper.py").write_text(_PROBE)
+    if console_script:  # the shape pip gives the console script: it imports main
+        script = _SCRIPT.format(imports="from mimir.cli import main, _workers_skip_the_script",
+                                call="_workers_skip_the_script()")
+    else:  # a user's script that imports the command line but has no main of its own
+        script = _SCRIPT.format(imports="import mimir.cli\nfrom mimir.cli import "
+                                "_workers_skip_the_script", call="_workers_skip_the_script()")
+    (tmp_path / "script.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, str(tmp_path / "script.py")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == ("False" if console_script else "True")
