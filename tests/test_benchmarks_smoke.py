@@ -24,6 +24,9 @@ def test_quick_benchmark_run_writes_every_section(tmp_path):
         assert heading in text
     res = json.loads(out.with_suffix(".json").read_text())
     assert [t["workers"] for t in res["throughput"]] == [1, 2]
+    for t in res["throughput"]:  # the rate after start-up, from when each record arrived
+        assert t["steady_runs"] and all(v is not None and v > 0 for v in t["steady_runs"])
+    assert "| workers | subjects | subjects/s (median) | each round | after start-up" in text
     assert [e["modules"] for e in res["end_to_end"]] == [1, 4]
     assert all(e["subjects"] == 3 and e["subjects_per_s"] > 0 for e in res["end_to_end"])
     # the fp32 path agrees with eager torchvision to float rounding

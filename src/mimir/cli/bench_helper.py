@@ -2,8 +2,9 @@
 
 ``python -m mimir.cli.bench_helper preprocess ZIPDIR CACHE WORKERS`` and
 ``python -m mimir.cli.bench_helper infer ZIPDIR CACHE OUT WORKERS BATCH MODULE...`` print one
-JSON line with the subject count and the elapsed time of the job itself (``infer``: without
-its ``report.html``, which is then built and timed on its own).
+JSON line with the subject count and the elapsed time of the job itself (``preprocess``: also
+when each subject's record arrived; ``infer``: without its ``report.html``, which is then
+built and timed on its own).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ def main(argv: list[str]) -> int:
 
     if argv[0] == "preprocess":
         zips, cache, workers = argv[1], argv[2], int(argv[3])
+        arrivals: list[float] = []
         t0 = time.perf_counter()
-        s = mimir.preprocess([zips], cache, workers=workers)
-        print(json.dumps({"n": len(s.records), "elapsed": time.perf_counter() - t0}))
+        s = mimir.preprocess([zips], cache, workers=workers,
+                             on_record=lambda _rec: arrivals.append(time.perf_counter() - t0))
+        print(json.dumps({"n": len(s.records), "elapsed": time.perf_counter() - t0,
+                          "arrivals": arrivals}))
         return 0
     if argv[0] == "infer":
         zips, cache, out = argv[1], argv[2], argv[3]
