@@ -72,7 +72,6 @@ TEXT_FIELDS = {"orientation": "ImageOrientationPatient",
                "photometric": "PhotometricInterpretation", "frames": "NumberOfFrames",
                "rescale_slope": "RescaleSlope", "rescale_intercept": "RescaleIntercept",
                "patient_id": "PatientID", "study_uid": "StudyInstanceUID"}
-_WANTED = set(TAGS.values())
 
 
 @dataclass
@@ -129,8 +128,8 @@ def _key(tag: int) -> int:
 
 
 _PIXEL_KEY = _key(_PIXEL_DATA)
-_DELIMITER_KEYS = frozenset((_key(_ITEM_END), _key(_SEQ_END)))
-_STOP_KEYS = _DELIMITER_KEYS | {_PIXEL_KEY}
+#: the keys that end a walk: item and sequence delimiters, and the pixel data
+_STOP_KEYS = frozenset((_key(_ITEM_END), _key(_SEQ_END), _PIXEL_KEY))
 #: swapped key -> tag of the elements kept
 _WANTED_KEYS = {_key(t): t for t in TAGS.values()}
 
@@ -148,7 +147,6 @@ def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict,
     long_vrs, stop_keys = _LONG_VRS, _STOP_KEYS
     wanted = _WANTED_KEYS if depth == 0 else {}
     while pos + 8 <= end:
-        vr = None
         if explicit:
             key, vr, length = head(buf, pos)
             if key & 0xFFFF == 0xFFFE:  # items and delimiters carry no VR
@@ -164,6 +162,7 @@ def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict,
                 pos += 8
         else:
             key, length = head(buf, pos)
+            vr = None
             pos += 8
         if key in stop_keys:
             if key != _PIXEL_KEY:
