@@ -137,3 +137,19 @@ def test_rescale_is_not_applied_but_announced_and_must_be_one(tmp_path):
     e = _fails(tmp_path, {"s2_1.dcm": {"RescaleSlope": "2"}})
     assert e.kind == "inconsistent stations" and e.member == "s2_1.dcm"
     assert "different rescales" in e.message
+
+
+def test_an_orientation_is_parsed_once_and_a_bad_one_fails_every_time():
+    """Slices of a series share one orientation text: it is parsed once; a text that
+    fails is not remembered, so every slice holding it fails."""
+    from mimir.reading.headers import orientation_values
+
+    orientation_values.cache_clear()
+    good = "1\\0\\0\\0\\1\\0"
+    assert orientation_values(good) == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert orientation_values(good) == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert orientation_values.cache_info().hits == 1
+    for _ in range(3):
+        with pytest.raises(SubjectError, match="not axial"):
+            orientation_values("0\\1\\0\\1\\0\\0")
+    assert orientation_values.cache_info().currsize == 1
