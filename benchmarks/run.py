@@ -197,8 +197,8 @@ def bench_preprocess(work: Path, zips: list[Path], reps: int = 7) -> dict:
 def bench_throughput(work: Path, zip_dir: Path, workers: int) -> dict:
     cache = work / f"cache_w{workers}"
     shutil.rmtree(cache, ignore_errors=True)
-    cmd = [sys.executable, "-m", "mimir.cli.bench_helper", "preprocess", str(zip_dir),
-           str(cache), str(workers)]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "job_helper.py"), "preprocess",
+           str(zip_dir), str(cache), str(workers)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -331,8 +331,8 @@ def bench_end_to_end(work: Path, zip_dir: Path, n_modules: int, workers: int,
     cache = work / f"e2e_cache_{n_modules}"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
-    cmd = [sys.executable, "-m", "mimir.cli.bench_helper", "infer", str(zip_dir), str(cache),
-           str(out), str(workers), str(batch), *map(str, mods)]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "job_helper.py"), "infer", str(zip_dir),
+           str(cache), str(out), str(workers), str(batch), *map(str, mods)]
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
     info = json.loads(res.stdout.strip().splitlines()[-1])
     return {"modules": n_modules, "workers": workers, "batch": batch, "subjects": info["n"],

@@ -1,10 +1,15 @@
-"""Small entry points the benchmark suite runs in fresh processes (not a user command).
+"""The jobs the benchmark suite (``benchmarks/run.py``) times in fresh processes.
 
-``python -m mimir.cli.bench_helper preprocess ZIPDIR CACHE WORKERS`` and
-``python -m mimir.cli.bench_helper infer ZIPDIR CACHE OUT WORKERS BATCH MODULE...`` print one
+``python benchmarks/job_helper.py preprocess ZIPDIR CACHE WORKERS`` and
+``python benchmarks/job_helper.py infer ZIPDIR CACHE OUT WORKERS BATCH MODULE...`` print one
 JSON line with the subject count and the elapsed time of the job itself (``preprocess``: also
 when each subject's record arrived; ``infer``: without its ``report.html``, which is then
 built and timed on its own).
+
+A script, importing mimir only inside :func:`main`: worker processes start by re-running
+their parent's main script, so this one costs them nothing, as the ``mimir`` command
+costs its workers nothing (a helper inside ``mimir.cli`` would make each worker import
+the whole command line first, about a second, which the command does not pay).
 """
 
 from __future__ import annotations
