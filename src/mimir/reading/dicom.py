@@ -128,8 +128,9 @@ def _key(tag: int) -> int:
 
 
 _PIXEL_KEY = _key(_PIXEL_DATA)
+_ITEM_KEY, _SEQ_END_KEY = _key(_ITEM), _key(_SEQ_END)
 #: the keys that end a walk: item and sequence delimiters, and the pixel data
-_STOP_KEYS = frozenset((_key(_ITEM_END), _key(_SEQ_END), _PIXEL_KEY))
+_STOP_KEYS = frozenset((_key(_ITEM_END), _SEQ_END_KEY, _PIXEL_KEY))
 #: swapped key -> tag of the elements kept
 _WANTED_KEYS = {_key(t): t for t in TAGS.values()}
 
@@ -190,15 +191,13 @@ def _walk(buf: bytes | bytearray, pos: int, end: int, explicit: bool, out: dict,
 
 def _skip_sequence(buf: bytes | bytearray, pos: int, end: int, explicit: bool, depth: int) -> int:
     """Skip the items of an undefined-length sequence; return the position after it."""
-    unpack = struct.unpack_from
+    head = _IMPLICIT_HEAD.unpack_from  # items and delimiters: (key, 32-bit length)
     while pos + 8 <= end:
-        group, elem = unpack("<HH", buf, pos)
-        tag = (group << 16) | elem
-        (length,) = unpack("<I", buf, pos + 4)
+        key, length = head(buf, pos)
         pos += 8
-        if tag == _SEQ_END:
+        if key == _SEQ_END_KEY:
             return pos
-        if tag != _ITEM:
+        if key != _ITEM_KEY:
             raise _Unsupported("unexpected element inside a sequence")
         if length == _UNDEFINED:
             pos = _walk(buf, pos, end, explicit, {}, depth + 1)
